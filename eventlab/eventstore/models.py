@@ -1,0 +1,96 @@
+"""Tables of the event store. Only `recorder.py` writes events; triggers make the events table append-only."""
+
+from django.db import models
+
+
+class Log(models.Model):
+    """A lab's log head: the last position appended. Appends lock this row, which keeps positions gap-free."""
+
+    lab = models.CharField(primary_key=True, max_length=64)
+    head = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.lab} @ {self.head}"
+
+
+class StoredEvent(models.Model):
+    lab = models.CharField(max_length=64)
+    position = models.BigIntegerField()
+    stream = models.CharField(max_length=200)
+    version = models.IntegerField()
+    type = models.CharField(max_length=100)
+    schema_version = models.SmallIntegerField()
+    data = models.TextField(help_text="The payload exactly as stored (JSON), never rewritten.")
+    event_id = models.CharField(max_length=36, unique=True)
+    command_id = models.CharField(max_length=100)
+    correlation_id = models.CharField(max_length=100)
+    causation_id = models.CharField(max_length=100)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "eventstore_event"
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "position"], name="event_unique_position"),
+            models.UniqueConstraint(fields=["lab", "stream", "version"], name="event_unique_stream_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lab}#{self.position} {self.stream}@{self.version} {self.type}"
+
+
+class Command(models.Model):
+    """One row per applied command id: the idempotency record, and the events it appended."""
+
+    lab = models.CharField(max_length=64)
+    command_id = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64)
+    first_position = models.BigIntegerField()
+    last_position = models.BigIntegerField()
+
+    class Meta:
+        db_table = "eventstore_command"
+        constraints = [models.UniqueConstraint(fields=["lab", "command_id"], name="command_unique_id")]
+
+
+class Snapshot(models.Model):
+    lab = models.CharField(max_length=64)
+    stream = models.CharField(max_length=200)
+    version = models.IntegerField()
+    state = models.TextField()
+    taken_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "eventstore_snapshot"
+        constraints = [models.UniqueConstraint(fields=["lab", "stream", "version"], name="snapshot_unique_version")]
+
+
+class Checkpoint(models.Model):
+    """How far one projection of one lab has read the log, and how the learner wants it to run."""
+
+    class Mode(models.TextChoices):
+        INLINE = "inline", "inline (same transaction as the command)"
+        ASYNC = "async", "async (a projector catches up after commit)"
+
+    lab = models.CharField(max_length=64)
+    projection = models.CharField(max_length=64)
+    position = models.BigIntegerField(default=0)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.INLINE)
+    paused = models.BooleanField(default=False)
+    delay_ms = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "eventstore_checkpoint"
+        constraints = [models.UniqueConstraint(fields=["lab", "projection"], name="checkpoint_unique")]
+
+
+class ReadModelRow(models.Model):
+    """One document of one read model (an account's balance, a statement line…), keyed within its projection."""
+
+    lab = models.CharField(max_length=64)
+    projection = models.CharField(max_length=64)
+    key = models.CharField(max_length=200)
+    doc = models.JSONField()
+
+    class Meta:
+        db_table = "eventstore_readmodel"
+        constraints = [models.UniqueConstraint(fields=["lab", "projection", "key"], name="readmodel_unique_key")]

@@ -1,0 +1,8 @@
+"""`appended` is sent after a transaction that appended to a lab's log has committed (and when a projector moved).
+
+Receivers (the live feed) get `lab` and `head` only: a wake-up. They read what is new from the store themselves.
+"""
+
+from django.dispatch import Signal
+
+appended = Signal()

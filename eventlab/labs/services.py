@@ -1,0 +1,49 @@
+"""The composition root for labs: the store, the projector, and the transaction every write goes through."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from django.db import transaction
+
+from eventlab.bank import projections as bank_projections
+from eventlab.eventstore.core import AppendResult
+from eventlab.eventstore.projector import Projector
+from eventlab.eventstore.recorder import DjangoEventStore
+from eventlab.eventstore.signals import appended
+
+from .models import Lab, hash_token
+
+store = DjangoEventStore()
+projector = Projector(bank_projections.ALL.values())
+
+
+def create_lab(title: str = "Bank lab", kind: str = Lab.Kind.WORKING) -> tuple[Lab, str]:
+    """A new, empty lab with the default read models switched on. Returns the lab and its secret API token."""
+    token = secrets.token_urlsafe(24)
+    with transaction.atomic():
+        lab = Lab.objects.create(title=title, kind=kind, token_hash=hash_token(token))
+        store.create_log(lab.id)
+        for projection in bank_projections.DEFAULT:
+            projector.enable(lab.id, projection.name)
+    return lab, token
+
+
+def write(lab: Lab, append: Callable[[DjangoEventStore], AppendResult]) -> AppendResult:
+    """Run `append` in one transaction with the inline projections; wake the live feed once it has committed."""
+    with transaction.atomic():
+        result = append(store)
+        if result.events and not result.duplicate:
+            projector.run_inline(lab.id)
+            transaction.on_commit(lambda: after_commit(lab.id))
+    return result
+
+
+def after_commit(lab_id: str) -> None:
+    projector.run_async(lab_id)
+    wake(lab_id)
+
+
+def wake(lab_id: str) -> None:
+    appended.send(sender=Lab, lab=lab_id, head=store.head(lab_id))
