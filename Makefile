@@ -22,7 +22,6 @@ $(VENV)/.test: requirements-test.txt requirements.txt | $(BIN)/python
 setup: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --verbosity 0
 	$(BIN)/python manage.py loaddata demo_bank --verbosity 0
-	$(BIN)/python manage.py seed_demo
 
 run: setup
 	@echo "EventLab on http://$(HOST):$(PORT)/"

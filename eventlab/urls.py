@@ -1,6 +1,32 @@
 from django.contrib import admin
 from django.urls import path
 
+from eventlab.api import api
+from eventlab.bank import views as bank
+from eventlab.labs import views as labs
+from eventlab.learn import views as learn
+from eventlab.live import sse
+
 urlpatterns = [
+    # The course
+    path("", learn.home, name="home"),
+    # Labs: start a new one, join one through its link
+    path("labs/new", labs.new_lab, name="lab-new"),
+    path("labs/join/<str:code>", labs.join, name="lab-join"),
+    # The bank lab
+    path("labs/bank/", bank.bank_home, name="bank-home"),
+    path("labs/<str:lab_id>/bank/", bank.lab_page, name="bank-lab"),
+    path("labs/<str:lab_id>/bank/commands", bank.command, name="bank-command"),
+    path("labs/<str:lab_id>/bank/retry", bank.retry, name="bank-retry"),
+    path("labs/<str:lab_id>/bank/race", bank.race, name="bank-race"),
+    path("labs/<str:lab_id>/bank/events", bank.events_panel, name="bank-events"),
+    path("labs/<str:lab_id>/bank/readmodels", bank.statement, name="bank-readmodels"),
+    path("labs/<str:lab_id>/bank/readmodels/action", bank.readmodel_action, name="bank-readmodel-action"),
+    path("labs/<str:lab_id>/bank/time-travel", bank.time_travel, name="bank-time-travel"),
+    path("labs/<str:lab_id>/bank/settings", bank.lab_settings, name="bank-settings"),
+    # The raw log as Server-Sent Events, resumable with Last-Event-ID
+    path("labs/<str:lab_id>/events/sse", sse.lab_events, name="lab-sse"),
+    # JSON API (OpenAPI at /api/openapi.json, docs at /api/docs)
+    path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

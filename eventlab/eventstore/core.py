@@ -77,6 +77,10 @@ class RecordedEvent:
             "metadata": self.metadata.as_dict(),
         }
 
+    @property
+    def data_json(self) -> str:
+        return json.dumps(self.data)
+
     def as_stored_dict(self) -> dict[str, Any]:
         """The event as stored, for export: the stored schema version and the stored payload, untouched."""
         return {

@@ -1,6 +1,7 @@
 """`appended` is sent after a transaction that appended to a lab's log has committed (and when a projector moved).
 
-Receivers (the live feed) get `lab` and `head` only: a wake-up. They read what is new from the store themselves.
+Receivers get `lab`, `head` and `events` (the newly committed events; none when a projector moved). The
+websocket feed uses only `{lab, head}` as a wake-up and reads what is new from the store itself.
 """
 
 from django.dispatch import Signal

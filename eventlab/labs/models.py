@@ -48,3 +48,23 @@ class Lab(models.Model):
     @property
     def join_url(self) -> str:
         return f"/labs/join/{self.join_code}"
+
+
+class Scenario(models.Model):
+    """A prepared log an instructor can start a lab from (loaded with `manage.py loaddata`).
+
+    Loading a scenario writes no event rows: starting it appends its events through the store into a new lab, so
+    positions, versions and triggers stay right, and loading the fixture twice is harmless."""
+
+    slug = models.SlugField(primary_key=True, max_length=64)
+    title = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    events = models.JSONField(
+        help_text='A list of {"stream", "type", "schema_version", "data"} in the order they happened.'
+    )
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django.db import transaction
 
 from eventlab.bank import projections as bank_projections
-from eventlab.eventstore.core import AppendResult
+from eventlab.eventstore.core import AppendResult, NewEvent, RecordedEvent
 from eventlab.eventstore.projector import Projector
 from eventlab.eventstore.recorder import DjangoEventStore
 from eventlab.eventstore.signals import appended
 
-from .models import Lab, hash_token
+from .models import Lab, Scenario, hash_token
 
 store = DjangoEventStore()
 projector = Projector(bank_projections.ALL.values())
@@ -30,20 +30,37 @@ def create_lab(title: str = "Bank lab", kind: str = Lab.Kind.WORKING) -> tuple[L
     return lab, token
 
 
+def start_scenario(scenario: Scenario, title: str | None = None) -> tuple[Lab, str]:
+    """A new lab whose log starts with the scenario's events, appended through the store one by one."""
+    lab, token = create_lab(title=title or scenario.title)
+
+    def append_all(s: DjangoEventStore) -> AppendResult:
+        appended: list[RecordedEvent] = []
+        for item in scenario.events:
+            event = NewEvent(item["type"], item["data"], item.get("schema_version", 1))
+            stream = item["stream"]
+            appended += s.append(lab.id, stream, [event], s.stream_version(lab.id, stream), None).events
+        return AppendResult(appended)
+
+    write(lab, append_all)
+    return lab, token
+
+
 def write(lab: Lab, append: Callable[[DjangoEventStore], AppendResult]) -> AppendResult:
     """Run `append` in one transaction with the inline projections; wake the live feed once it has committed."""
     with transaction.atomic():
         result = append(store)
         if result.events and not result.duplicate:
             projector.run_inline(lab.id)
-            transaction.on_commit(lambda: after_commit(lab.id))
+            transaction.on_commit(lambda: after_commit(lab.id, result.events))
     return result
 
 
-def after_commit(lab_id: str) -> None:
+def after_commit(lab_id: str, events: list[RecordedEvent]) -> None:
     projector.run_async(lab_id)
-    wake(lab_id)
+    wake(lab_id, events)
 
 
-def wake(lab_id: str) -> None:
-    appended.send(sender=Lab, lab=lab_id, head=store.head(lab_id))
+def wake(lab_id: str, events: Sequence[RecordedEvent] = ()) -> None:
+    """Tell live clients the log (or a read model) moved; `events` are the newly committed ones, if any."""
+    appended.send(sender=Lab, lab=lab_id, head=store.head(lab_id), events=events)

@@ -1,5 +1,147 @@
+"""The lab's websocket. Each socket keeps its own position in the log and re-reads from the database after every
+wake-up, so lost or reordered wake-ups, reconnects and several server processes never make a tab skip or repeat an
+event. It also drives slowed-down projectors, one event at a time, so the learner can watch the read side lag.
+
+Protocol: the client sends its view as JSON on (re)connect and whenever it changes —
+`{"page": "bank", "after": 42, "stream": "", "type": "", "live": true, "account": "acc-1"}` — and receives HTML
+fragments that htmx swaps in (out-of-band swaps). A socket for a lab the session may not use is accepted, then
+closed with code 4404 (refusing before accept makes browsers retry forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils.html import escape
+
+from eventlab.eventstore.models import Checkpoint
+from eventlab.labs.access import session_may_use
+from eventlab.labs.models import Lab
+from eventlab.labs.services import projector
+
+from .broadcast import group_for, wake_message
+
+MAX_FRAME = 4096
+NOT_FOUND = 4404
+
+
+def parse_view(text: str | None) -> dict[str, Any] | str:
+    """The client's view message, validated; or a plain-words reason it was refused."""
+    if not text or len(text) > MAX_FRAME:
+        return "A view message is a JSON object of at most 4 KiB."
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return "A view message must be JSON."
+    if not isinstance(data, dict):
+        return "A view message must be a JSON object."
+    after = data.get("after", 0)
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        return "'after' must be a whole number, 0 or more."
+    view = {"page": data.get("page") or "bank", "after": after, "live": data.get("live", True) is True}
+    for key in ("stream", "type", "account"):
+        value = data.get(key) or ""
+        if not isinstance(value, str) or len(value) > 200:
+            return f"'{key}' must be a short string."
+        view[key] = value
+    if view["page"] != "bank":
+        return f"Unknown page {str(view['page'])[:40]!r}."
+    return view
+
+
+@database_sync_to_async
+def may_use(session, lab_id: str) -> bool:
+    return session is not None and session_may_use(session, lab_id) and Lab.objects.filter(pk=lab_id).exists()
+
+
+@database_sync_to_async
+def render(lab_id: str, after: int, view: dict[str, Any], known: set[str]):
+    from eventlab.bank.live import render_update
+
+    return render_update(lab_id, after, view, known)
+
+
+@database_sync_to_async
+def slowed_projections(lab_id: str) -> dict[str, int]:
+    """Projections a learner slowed down that still have events to apply: name -> delay in ms."""
+    from eventlab.labs.services import store
+
+    head = store.head(lab_id)
+    return {
+        c.projection: c.delay_ms
+        for c in Checkpoint.objects.filter(lab=lab_id, paused=False, delay_ms__gt=0, position__lt=head)
+    }
+
+
+@database_sync_to_async
+def apply_one(lab_id: str, name: str) -> int:
+    return projector.catch_up(lab_id, name, limit=1)
 
 
 class LabConsumer(AsyncWebsocketConsumer):
-    pass
+    lab_id = ""
+    group = ""
+
+    async def connect(self) -> None:
+        self.lab_id = self.scope["url_route"]["kwargs"]["lab_id"]
+        self.view: dict[str, Any] | None = None
+        self.after = 0
+        self.known_models: set[str] = set()
+        self.lock = asyncio.Lock()
+        self.projectors: dict[str, asyncio.Task] = {}
+        await self.accept()
+        if not await may_use(self.scope.get("session"), self.lab_id):
+            await self.close(code=NOT_FOUND)
+            return
+        self.group = group_for(self.lab_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for task in self.projectors.values():
+            task.cancel()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.group:
+            return
+        view = parse_view(text_data)
+        if isinstance(view, str):
+            await self.send(text_data=f'<p id="live-error" hx-swap-oob="true" role="alert">{escape(view)}</p>')
+            return
+        async with self.lock:
+            self.view, self.after = view, view["after"]
+            self.known_models = await self._known_models()
+        await self.push()
+
+    async def _known_models(self) -> set[str]:
+        return {c.projection for c in await database_sync_to_async(projector.checkpoints)(self.lab_id)}
+
+    async def lab_wake(self, message: dict[str, Any]) -> None:
+        if self.view is not None:
+            await self.push()
+
+    async def push(self) -> None:
+        async with self.lock:
+            html, self.after, self.known_models = await render(self.lab_id, self.after, self.view, self.known_models)
+            await self.send(text_data=html)
+        for name, delay in (await slowed_projections(self.lab_id)).items():
+            task = self.projectors.get(name)
+            if task is None or task.done():
+                self.projectors[name] = asyncio.create_task(self.run_slowly(name, delay))
+
+    async def run_slowly(self, name: str, delay_ms: int) -> None:
+        """Apply one event, wake everyone, wait; until caught up, paused or set back to instant.
+        Waits with asyncio.sleep (never time.sleep, which would block the server and hold SQLite's write lock)."""
+        while True:
+            await asyncio.sleep(delay_ms / 1000)
+            if await apply_one(self.lab_id, name):
+                await self.channel_layer.group_send(self.group, wake_message(self.lab_id, 0))
+            pending = await slowed_projections(self.lab_id)
+            if name not in pending:
+                return
+            delay_ms = pending[name]

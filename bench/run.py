@@ -1,0 +1,325 @@
+"""EventLab benchmarks: each figure is printed next to a baseline measured in the same run, as a ratio.
+
+Run from the repository root: `.venv/bin/python bench/run.py` (or `make bench`). Nothing here asserts a time.
+
+1. Append throughput, one event per transaction, through `DjangoEventStore.append` (Django, SQLite file configured
+   like settings.SQLITE_OPTIONS, DEBUG off as in production), against
+   a. raw `sqlite3` running the same five statements (the store's own SQL text) on the same schema (copied from the
+      Django-migrated file), with the same PRAGMAs and BEGIN IMMEDIATE … COMMIT;
+   b. the `eventsourcing` library's SQLiteApplicationRecorder, one StoredEvent per `insert_events` call, on its own
+      file: once as the library ships (it leaves `synchronous` at SQLite's default, FULL: an fsync per commit) and
+      once with `synchronous=NORMAL` like ours (the like-for-like durability comparison).
+2. Time travel: `load_account(version=100)` vs `load_account(version=100_000)` on one account stream of 100,000
+   events with a snapshot every 10 versions (the lab default). The stream is built quickly: `store.append` with
+   1,000 events per call, all in one transaction, plus `store.save_snapshot` of the folded state every 10 versions.
+3. Read-model rebuild: `Projector.rebuild` + `catch_up` of the three default bank projections over the log written
+   by benchmark 1, in log events per second (each event is applied by all three), against the append rate of 1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+EVENTS = 5_000  # appended per timed repeat, per backend
+WARMUP = 500
+REPEATS = 3
+ACCOUNTS = [f"bench-{i}" for i in range(5)]
+STREAM_EVENTS = 100_000
+STREAM_BATCH = 1_000
+LOADS = 200  # time-travel loads per version, median taken
+
+# --- the store's SQL, with sqlite3's placeholders (the text is the store's own) ---------------------------------------
+
+UPDATE_HEAD = "UPDATE eventstore_log SET head = head + ? WHERE lab = ? RETURNING head"
+FIND_COMMAND = (
+    "SELECT command_id, fingerprint, first_position, last_position FROM eventstore_command "
+    "WHERE lab = ? AND command_id = ?"
+)
+MAX_VERSION = "SELECT MAX(version) FROM eventstore_event WHERE lab = ? AND stream = ?"
+INSERT_COMMAND = (
+    "INSERT INTO eventstore_command (lab, command_id, fingerprint, first_position, last_position) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+PRAGMAS = ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"]
+
+
+def bank_event(account_id: str, version: int) -> tuple[str, dict, int]:
+    """(type, data, schema version) of the `version`-th event of an account: opened, then deposits of 1.00."""
+    if version == 1:
+        return "AccountOpened", {"account_id": account_id, "owner": f"Owner of {account_id}"}, 1
+    return "MoneyDeposited", {"account_id": account_id, "amount": "1.00", "currency": "USD"}, 2
+
+
+def rate(append_one, versions: dict[str, int], count: int) -> float:
+    """Events per second for `count` one-event appends spread round-robin over the accounts."""
+    start = time.perf_counter()
+    for i in range(count):
+        account = ACCOUNTS[i % len(ACCOUNTS)]
+        version = versions[account] + 1
+        append_one(account, version)
+        versions[account] = version
+    return count / (time.perf_counter() - start)
+
+
+# --- 1. appends ------------------------------------------------------------------------------------------------------
+
+
+def django_appender(store, lab: str):
+    from eventlab.bank.domain import stream_name
+    from eventlab.eventstore.core import NewEvent, new_id
+
+    def append_one(account: str, version: int) -> None:
+        event_type, data, schema = bank_event(account, version)
+        store.append(lab, stream_name(account), [NewEvent(event_type, data, schema)], version - 1, new_id())
+
+    return append_one
+
+
+def raw_appender(path: str, schema: list[str]):
+    """The same statements as DjangoEventStore.append, through the sqlite3 module directly."""
+    from eventlab.eventstore.core import dumps
+    from eventlab.eventstore.recorder import INSERT_EVENT
+
+    insert_event = INSERT_EVENT.replace("%s", "?")
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    for sql in PRAGMAS + schema:
+        conn.execute(sql)
+    conn.execute("INSERT INTO eventstore_log (lab, head) VALUES ('raw', 0)")
+
+    def append_one(account: str, version: int) -> None:
+        event_type, data, schema_version = bank_event(account, version)
+        stream, command_id = f"account-{account}", str(uuid.uuid4())
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            head = conn.execute(UPDATE_HEAD, (1, "raw")).fetchone()[0]
+            if conn.execute(FIND_COMMAND, ("raw", command_id)).fetchone() is not None:
+                raise RuntimeError("command id reused")
+            current = conn.execute(MAX_VERSION, ("raw", stream)).fetchone()[0] or 0
+            if current != version - 1:
+                raise RuntimeError(f"expected version {version - 1}, found {current}")
+            recorded_at = str(datetime.now(UTC).replace(tzinfo=None))
+            conn.execute(insert_event, ("raw", head, stream, version, event_type, schema_version, dumps(data),
+                                        str(uuid.uuid4()), command_id, command_id, command_id, recorded_at))
+            conn.execute(INSERT_COMMAND, ("raw", command_id, "", head, head))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    return append_one, conn
+
+
+def eventsourcing_appender(path: str, synchronous: str | None):
+    """The eventsourcing library's SQLite application recorder, one StoredEvent per insert_events call."""
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnectionPool, SQLiteDatastore
+
+    from eventlab.eventstore.core import dumps
+
+    class Pool(SQLiteConnectionPool):
+        def _create_connection(self):
+            connection = super()._create_connection()
+            if synchronous:
+                connection._sqlite_conn.execute(f"PRAGMA synchronous={synchronous}")
+            return connection
+
+    datastore = SQLiteDatastore(path, lock_timeout=30)
+    datastore.pool = Pool(db_name=path, lock_timeout=30)
+    recorder = SQLiteApplicationRecorder(datastore)
+    recorder.create_table()
+    ids = {account: uuid.uuid4() for account in ACCOUNTS}
+
+    def append_one(account: str, version: int) -> None:
+        event_type, data, _ = bank_event(account, version)
+        recorder.insert_events(
+            [StoredEvent(ids[account], version, f"eventlab.bank.domain:{event_type}", dumps(data).encode())]
+        )
+
+    return append_one, datastore
+
+
+def bench_appends(tmp: Path, lab: str) -> dict[str, float]:
+    from django.db import connection
+
+    from eventlab.labs.services import store
+
+    with connection.cursor() as cursor:  # the events tables, indexes and triggers exactly as migrated
+        cursor.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name LIKE 'eventstore%' "
+            "ORDER BY type = 'trigger', type = 'index'"
+        )
+        schema = [row[0] for row in cursor.fetchall()]
+    raw, raw_conn = raw_appender(str(tmp / "raw.sqlite3"), schema)
+    es_full, es_full_store = eventsourcing_appender(str(tmp / "es-full.sqlite3"), None)
+    es_normal, es_normal_store = eventsourcing_appender(str(tmp / "es-normal.sqlite3"), "NORMAL")
+    backends = {
+        "django": django_appender(store, lab),
+        "raw": raw,
+        "es_full": es_full,
+        "es_normal": es_normal,
+    }
+    versions = {name: dict.fromkeys(ACCOUNTS, 0) for name in backends}
+    for name, append_one in backends.items():
+        rate(append_one, versions[name], WARMUP)
+    results: dict[str, list[float]] = {name: [] for name in backends}
+    for _ in range(REPEATS):  # interleaved, so drift (disk, CPU) hits every backend alike
+        for name, append_one in backends.items():
+            results[name].append(rate(append_one, versions[name], EVENTS))
+    raw_conn.close()
+    es_full_store.close()
+    es_normal_store.close()
+    assert store.head(lab) == WARMUP + REPEATS * EVENTS
+    return {name: statistics.median(rates) for name, rates in results.items()}
+
+
+# --- 2. time travel --------------------------------------------------------------------------------------------------
+
+
+def build_long_stream(lab, account: str) -> None:
+    from django.db import transaction
+
+    from eventlab.bank.domain import Account, evolve, from_recorded, stream_name
+    from eventlab.eventstore.core import NewEvent
+    from eventlab.labs.services import store
+
+    stream, state = stream_name(account), Account()
+    with transaction.atomic():
+        for first in range(1, STREAM_EVENTS + 1, STREAM_BATCH):
+            batch = [NewEvent(*bank_event(account, v)) for v in range(first, first + STREAM_BATCH)]
+            for event in store.append(lab.id, stream, batch, first - 1).events:
+                state = evolve(state, from_recorded(event))
+                if state.version % lab.snapshot_every == 0:
+                    store.save_snapshot(lab.id, stream, state.version, state.as_dict())
+
+
+def median_load_seconds(lab_id: str, account: str, version: int) -> float:
+    from eventlab.bank.handlers import load_account
+    from eventlab.labs.services import store
+
+    times = []
+    for _ in range(LOADS):
+        start = time.perf_counter()
+        loaded = load_account(store, lab_id, account, version=version)
+        times.append(time.perf_counter() - start)
+    assert loaded.account.version == version and loaded.account.balance == version - 1, loaded
+    return statistics.median(times)
+
+
+def bench_time_travel() -> tuple[float, float, float]:
+    from eventlab.labs.services import create_lab
+
+    lab, _ = create_lab("bench: one long stream")
+    start = time.perf_counter()
+    build_long_stream(lab, "long")
+    built = time.perf_counter() - start
+    median_load_seconds(lab.id, "long", 100)  # warm up
+    median_load_seconds(lab.id, "long", STREAM_EVENTS)
+    return median_load_seconds(lab.id, "long", 100), median_load_seconds(lab.id, "long", STREAM_EVENTS), built
+
+
+# --- 3. rebuild ------------------------------------------------------------------------------------------------------
+
+
+def bench_rebuild(lab_id: str) -> float:
+    from decimal import Decimal
+
+    from eventlab.bank import projections
+    from eventlab.labs.services import projector, store
+
+    events = store.head(lab_id)
+    rates = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for projection in projections.DEFAULT:
+            projector.rebuild(lab_id, projection.name)
+            projector.catch_up(lab_id, projection.name)
+        rates.append(events / (time.perf_counter() - start))
+    balances = projector.docs(lab_id, "balances")
+    expected = Decimal(events // len(ACCOUNTS) - 1)  # every account: opened, then n-1 deposits of 1.00
+    assert all(Decimal(doc["balance"]) == expected for doc in balances.values()), balances
+    return statistics.median(rates)
+
+
+# --- report ----------------------------------------------------------------------------------------------------------
+
+
+def report(rows: list[tuple[str, str, str, float, str, bool | None]]) -> None:
+    header = ("metric", "ours", "baseline", "ratio", "goal", "met?")
+    cells = [header] + [
+        (m, ours, base, f"{ratio:.2f}x", goal, "-" if met is None else ("yes" if met else "NO"))
+        for m, ours, base, ratio, goal, met in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        print(" | ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]))
+        if n == 0:
+            print("-+-".join("-" * w for w in widths))
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="eventlab-bench-"))
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["SQLITE_PATH"] = str(tmp / "eventlab.sqlite3")
+    os.environ["DEBUG"] = "false"  # production: no query log on every cursor
+    os.environ["DJANGO_SETTINGS_MODULE"] = "eventlab.settings"
+    sys.path.insert(0, str(ROOT))
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        from eventlab.labs.services import create_lab
+
+        call_command("migrate", verbosity=0)
+        began = time.perf_counter()
+        lab, _ = create_lab("bench: appends")
+        appends = bench_appends(tmp, lab.id)
+        early, late, built = bench_time_travel()
+        rebuild = bench_rebuild(lab.id)
+        connection.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    ours = appends["django"]
+    print(
+        f"EventLab benchmarks: SQLite {sqlite3.sqlite_version}, WAL, synchronous=NORMAL, BEGIN IMMEDIATE; "
+        f"{REPEATS} interleaved repeats of {EVENTS:,} one-event appends over {len(ACCOUNTS)} streams "
+        f"(after {WARMUP} warm-up), median.\n"
+    )
+    report([
+        ("append: DjangoEventStore vs raw sqlite3, same SQL", f"{ours:,.0f} ev/s", f"{appends['raw']:,.0f} ev/s",
+         ours / appends["raw"], ">= 0.8x", ours / appends["raw"] >= 0.8),
+        ("append: vs eventsourcing, synchronous=NORMAL (like ours)", f"{ours:,.0f} ev/s",
+         f"{appends['es_normal']:,.0f} ev/s", ours / appends["es_normal"], ">= 1.5x",
+         ours / appends["es_normal"] >= 1.5),
+        ("append: vs eventsourcing as shipped (synchronous=FULL)", f"{ours:,.0f} ev/s",
+         f"{appends['es_full']:,.0f} ev/s", ours / appends["es_full"], ">= 1.5x", ours / appends["es_full"] >= 1.5),
+        (f"time travel: load v{STREAM_EVENTS:,} vs v100 (snapshot every 10)", f"{late * 1e3:.3f} ms",
+         f"{early * 1e3:.3f} ms", late / early, "<= 2x", late / early <= 2),
+        ("rebuild 3 default projections vs append rate", f"{rebuild:,.0f} ev/s", f"{ours:,.0f} ev/s",
+         rebuild / ours, ">= 10x", rebuild / ours >= 10),
+    ])
+    print(
+        f"\nTime travel: median of {LOADS} loads each; the {STREAM_EVENTS:,}-event stream and its "
+        f"{STREAM_EVENTS // 10:,} snapshots were written in {built:.1f} s ({STREAM_BATCH:,} events per append, "
+        "one transaction).\nRebuild: log events per second over the "
+        f"{WARMUP + REPEATS * EVENTS:,}-event log of the append benchmark, each applied by all three projections."
+        f"\nTotal {time.perf_counter() - began:.0f} s."
+    )
+
+
+if __name__ == "__main__":
+    main()

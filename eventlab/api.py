@@ -1,0 +1,71 @@
+"""The JSON API (django-ninja): one router per app, errors always `{"detail": "<plain words>"}`.
+
+django-ninja's defaults differ from the contract (400 for malformed JSON, a list in `detail`, 401/403), so the
+handlers below map every failure to the contract's status codes. The schema is at /api/openapi.json, docs at /api/docs.
+"""
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from eventlab.bank.api import router as bank_router
+from eventlab.bank.domain import Rejected
+from eventlab.eventstore.core import CommandIdReused, ConcurrencyError
+from eventlab.labs.api import router as labs_router
+
+api = NinjaAPI(
+    title="EventLab API",
+    version="1",
+    description=(
+        "Everything the EventLab pages let a learner do, as JSON. Create a lab with `POST /api/labs`, then send "
+        "`Authorization: Bearer <token>` on every call about that lab. Errors are `{\"detail\": \"...\"}`: 422 for "
+        "invalid input or a command the domain rejects (nothing is appended), 409 for a concurrency conflict, 413 for "
+        "a body over 64 KiB, 404 for a lab you cannot reach."
+    ),
+    urls_namespace="api",
+)
+api.add_router("/labs", labs_router)
+api.add_router("/labs", bank_router)
+
+
+def _field(loc) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "payload", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(ValidationError)
+def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid input."
+    return api.create_response(request, {"detail": f"Invalid input: {detail}", "errors": errors}, status=422)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:  # django-ninja could not parse the body
+        return api.create_response(request, {"detail": "Malformed JSON: the body is not a JSON object."}, status=422)
+    if isinstance(exc, AuthenticationError) or exc.status_code in (401, 403):
+        return api.create_response(request, {"detail": "Not found."}, status=404)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    message = str(exc) if str(exc) and "No such lab" not in str(exc) else "Not found."
+    return api.create_response(request, {"detail": message}, status=404)
+
+
+@api.exception_handler(Rejected)
+def rejected(request: HttpRequest, exc: Rejected) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=422)
+
+
+@api.exception_handler(CommandIdReused)
+def command_id_reused(request: HttpRequest, exc: CommandIdReused) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=422)
+
+
+@api.exception_handler(ConcurrencyError)
+def conflict(request: HttpRequest, exc: ConcurrencyError) -> HttpResponse:
+    body = {"detail": str(exc), "expected_version": exc.expected, "actual_version": exc.actual}
+    return api.create_response(request, body, status=409)

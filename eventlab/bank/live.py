@@ -1,0 +1,46 @@
+"""What the bank lab page receives over its websocket: new log rows for this tab's filter, and fresh read models.
+
+Rows are pushed (prepended), never the whole event panel, so one tab's filter and page are never overwritten by
+another's. Read-model bodies and checkpoints are small, so they are re-rendered whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from eventlab.labs.models import Lab
+from eventlab.labs.services import store
+
+from .views import LIVE_ROWS, readmodels_context
+
+SCAN = 2000  # when filtering a burst of new events, look at most this far back
+
+
+def render_update(lab_id: str, after: int, view: dict[str, Any], known_models: set[str]) -> tuple[str, int, set[str]]:
+    """HTML fragments (htmx out-of-band swaps) for everything after `after`; returns them, the new position, and
+    the set of enabled read models the tab now shows."""
+    lab = Lab.objects.get(pk=lab_id)
+    head = store.head(lab_id)
+    parts: list[str] = []
+    if view["live"] and head > after:
+        stream, event_type = view["stream"], view["type"]
+        start = max(after, head - (LIVE_ROWS if not (stream or event_type) else SCAN))
+        rows = [
+            e for e in store.read_log(lab_id, after=start)
+            if (not stream or e.stream == stream) and (not event_type or e.type == event_type)
+        ][-LIVE_ROWS:]
+        if rows:
+            parts.append(render_to_string("live/_rows.html", {"events": list(reversed(rows)), "lab": lab}))
+    context = readmodels_context(lab, view["account"] or None)
+    enabled = {m["name"] for m in context["readmodels"] if m["enabled"]}
+    if enabled != known_models:
+        # A read model was added in another tab: this tab needs the whole panel once.
+        parts.append(render_to_string("live/_readmodels.html", {"lab": lab, "root_oob": True, **context}))
+    else:
+        for model in context["readmodels"]:
+            if model["enabled"]:
+                parts.append(render_to_string("live/_readmodel.html", {"m": model, "oob": True, **context}))
+    parts.append(render_to_string("bank/lab.html#lab-head", {"head": head, "oob": True}))
+    return "".join(parts), head, enabled

@@ -1,0 +1,390 @@
+"""The bank lab's pages. Thin: build a command, call the service, render. htmx requests get the partial,
+plain requests the whole page, so everything works without JavaScript (just not live)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import close_old_connections, connection
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from eventlab.eventstore.core import CommandIdReused, ConcurrencyError, RecordedEvent, StoreError
+from eventlab.labs import readmodels
+from eventlab.labs.access import SESSION_CURRENT, add_to_session, lab_for, session_labs
+from eventlab.labs.models import Lab, Scenario
+from eventlab.labs.services import create_lab, projector, start_scenario, store
+
+from . import services
+from .api import parse_instant
+from .domain import Rejected, fold, from_recorded, parse_account_id, stream_name
+
+PAGE_SIZE = 25
+DEMO_SCENARIO = "demo-bank"
+LIVE_ROWS = 50
+
+
+@dataclass
+class Outcome:
+    """What happened to one command, as the page shows it."""
+
+    title: str
+    accepted: bool
+    events: list[RecordedEvent]
+    reason: str = ""
+    command_id: str = ""
+    duplicate: bool = False
+    conflict: ConcurrencyError | None = None
+    payload: dict[str, Any] | None = None
+
+
+def run(lab: Lab, payload: dict[str, Any], command_id: str, expected_version: int | None, title: str) -> Outcome:
+    try:
+        result = services.execute(lab, payload, command_id, expected_version)
+    except ConcurrencyError as conflict:
+        return Outcome(title, False, [], str(conflict), command_id, conflict=conflict, payload=payload)
+    except (Rejected, CommandIdReused) as rejected:
+        return Outcome(title, False, [], str(rejected), command_id, payload=payload)
+    return Outcome(title, True, result.events, "", command_id, result.duplicate, payload=payload)
+
+
+# --- Pages ---------------------------------------------------------------------------------------------------------
+
+
+def bank_home(request: HttpRequest) -> HttpResponse:
+    """The session's working lab (created the first time a lab page is opened), or the one picked (`?lab=`)."""
+    lab_id = request.GET.get("lab") or request.session.get(SESSION_CURRENT)
+    if not lab_id or lab_id not in session_labs(request.session) or not Lab.objects.filter(pk=lab_id).exists():
+        # A session's first lab starts from the demo scenario when it is loaded, else empty.
+        demo = Scenario.objects.filter(pk=DEMO_SCENARIO).first()
+        lab, _token = start_scenario(demo) if demo else create_lab()
+        add_to_session(request.session, lab)
+        lab_id = lab.id
+    return redirect("bank-lab", lab_id=lab_id)
+
+
+@require_GET
+def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
+    lab = lab_for(request, lab_id)
+    request.session[SESSION_CURRENT] = lab.id
+    return render(request, "bank/lab.html", page_context(request, lab))
+
+
+def page_context(request: HttpRequest, lab: Lab, **extra: Any) -> dict[str, Any]:
+    account = request.GET.get("account") or extra.pop("account", None)
+    accounts = account_rows(lab)
+    ids = [a["account_id"] for a in accounts]
+    if account not in ids:
+        account = ids[0] if ids else None
+    context = {
+        "nav": "bank",
+        "lab": lab,
+        "labs": Lab.objects.filter(pk__in=session_labs(request.session), kind=Lab.Kind.WORKING),
+        "join_url": request.build_absolute_uri(lab.join_url),
+        "head": store.head(lab.id),
+        "accounts": accounts,
+        "new_command_id": str(uuid.uuid4()),
+        "scenarios": Scenario.objects.all(),
+        **events_context(request, lab),
+        **readmodels_context(lab, account),
+        **time_travel_context(lab, account, request.GET.get("version"), request.GET.get("at")),
+    }
+    context.update(extra)
+    return context
+
+
+def account_rows(lab: Lab) -> list[dict[str, Any]]:
+    return sorted(projector.docs(lab.id, "balances").values(), key=lambda d: d["account_id"])
+
+
+# --- Commands --------------------------------------------------------------------------------------------------------
+
+
+def _expected_version(raw: str | None) -> int | None | str:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        return "An expected version is a whole number, 0 or more."
+    return int(raw)
+
+
+@require_POST
+def command(request: HttpRequest, lab_id: str) -> HttpResponse:
+    lab = lab_for(request, lab_id)
+    post = request.POST
+    name = post.get("command", "")
+    payload = {"command": name, "account_id": post.get("account_id", "")}
+    if name == "OpenAccount":
+        payload["owner"] = post.get("owner", "")
+    if name in ("Deposit", "Withdraw"):
+        payload["amount"] = post.get("amount", "")
+    command_id = (post.get("command_id") or "").strip() or str(uuid.uuid4())
+    expected = _expected_version(post.get("expected_version"))
+    if isinstance(expected, str):
+        outcome = Outcome(name or "Command", False, [], expected, command_id, payload=payload)
+    else:
+        outcome = run(lab, payload, command_id, expected, name or "Command")
+    status = 200 if outcome.accepted else (409 if outcome.conflict else 422)
+    if request.htmx:
+        return render(request, "bank/lab.html#command-result",
+                      {"lab": lab, "outcome": outcome, "new_command_id": str(uuid.uuid4())}, status=status)
+    return render(request, "bank/lab.html", page_context(request, lab, outcome=outcome), status=status)
+
+
+@require_POST
+def race(request: HttpRequest, lab_id: str) -> HttpResponse:
+    """Two deposits on the same expected version, sent at the same moment from two threads: exactly one wins."""
+    lab = lab_for(request, lab_id)
+    account_id = request.POST.get("account_id", "")
+    amounts = [request.POST.get("amount_a", "10.00"), request.POST.get("amount_b", "20.00")]
+    try:
+        account_id = parse_account_id(account_id)
+        version = services.load(lab, account_id).account.version
+        if version == 0:
+            raise Rejected(f"There is no account {account_id}; open it first.")
+    except Rejected as rejected:
+        outcomes = [Outcome("Race", False, [], str(rejected))]
+    else:
+        outcomes = [Outcome("", False, [])] * 2
+        start = threading.Barrier(2)
+
+        def contender(i: int) -> None:
+            close_old_connections()
+            try:
+                start.wait(timeout=5)
+                payload = {"command": "Deposit", "account_id": account_id, "amount": amounts[i]}
+                title = f"Tab {'AB'[i]}: deposit {amounts[i]} expecting version {version}"
+                outcomes[i] = run(lab, payload, str(uuid.uuid4()), version, title)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=contender, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    context = {"lab": lab, "race": outcomes, "race_account": account_id}
+    if request.htmx:
+        return render(request, "bank/lab.html#race-result", context)
+    return render(request, "bank/lab.html", page_context(request, lab, **context))
+
+
+@require_POST
+def retry(request: HttpRequest, lab_id: str) -> HttpResponse:
+    """Send a command again with the same command id: the store recognises it and appends nothing."""
+    lab = lab_for(request, lab_id)
+    post = request.POST
+    payload = {k: post[k] for k in ("command", "account_id", "owner", "amount") if post.get(k)}
+    command_id = (post.get("command_id") or "").strip() or str(uuid.uuid4())
+    expected = _expected_version(post.get("expected_version"))
+    title = f"Retry of {payload.get('command', 'command')} with command id {command_id[:8]}…"
+    outcome = run(lab, payload, command_id, None if isinstance(expected, str) else expected, title)
+    if request.htmx:
+        return render(request, "bank/lab.html#command-result",
+                      {"lab": lab, "outcome": outcome, "new_command_id": str(uuid.uuid4())})
+    return render(request, "bank/lab.html", page_context(request, lab, outcome=outcome))
+
+
+# --- The event store panel -------------------------------------------------------------------------------------------
+
+
+def events_context(request: HttpRequest, lab: Lab) -> dict[str, Any]:
+    """A page of the log, newest first, filtered by stream and type; `before` pages back from a position."""
+    stream = request.GET.get("stream", "")[:200]
+    event_type = request.GET.get("type", "")[:100]
+    before = request.GET.get("before", "")
+    before_position = int(before) if before.isdigit() and len(before) < 15 else None
+    head = store.head(lab.id)
+    top = min(before_position - 1, head) if before_position else head
+    matching: list[RecordedEvent] = []
+    cursor = top
+    while cursor > 0 and len(matching) <= PAGE_SIZE:
+        start = max(0, cursor - 500)
+        for event in reversed(store.read_positions(lab.id, start + 1, cursor)):
+            if (not stream or event.stream == stream) and (not event_type or event.type == event_type):
+                matching.append(event)
+        cursor = start
+    page = matching[:PAGE_SIZE]
+    return {
+        "head": head,
+        "events": page,
+        "filter_stream": stream,
+        "filter_type": event_type,
+        "streams": streams_of(lab),
+        "types": ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed"],
+        "older": page[-1].position if len(matching) > PAGE_SIZE else None,
+        "paged": before_position is not None,
+        "newer": min(top + PAGE_SIZE + 1, head + 1) if before_position and top < head else None,
+    }
+
+
+def streams_of(lab: Lab) -> list[str]:
+    return [stream_name(a["account_id"]) for a in account_rows(lab)]
+
+
+@require_GET
+def events_panel(request: HttpRequest, lab_id: str) -> HttpResponse:
+    lab = lab_for(request, lab_id)
+    if request.htmx:
+        return render(request, "bank/lab.html#event-panel", {"lab": lab, **events_context(request, lab)})
+    return render(request, "bank/lab.html", page_context(request, lab))
+
+
+# --- Read models -----------------------------------------------------------------------------------------------------
+
+
+def readmodels_context(lab: Lab, account: str | None) -> dict[str, Any]:
+    state = readmodels.status(lab)
+    content = {
+        "balances": account_rows(lab),
+        "statement": statement_lines(lab, account),
+        "statement_account": account,
+        "summary": projector.docs(lab.id, "summary").get("bank"),
+        "large_transactions": list(reversed(projector.docs(lab.id, "large_transactions").values()))[:LIVE_ROWS],
+        "daily_totals": list(reversed(projector.docs(lab.id, "daily_totals").values())),
+    }
+    return {"readmodels": state["read_models"], "rm": content, "rm_head": state["head"]}
+
+
+def statement_lines(lab: Lab, account: str | None) -> list[dict[str, Any]]:
+    if not account:
+        return []
+    docs = projector.docs(lab.id, "statements", prefix=f"{account}/")
+    return list(reversed(docs.values()))[:LIVE_ROWS]
+
+
+@require_GET
+def statement(request: HttpRequest, lab_id: str) -> HttpResponse:
+    lab = lab_for(request, lab_id)
+    if request.htmx:
+        context = readmodels_context(lab, request.GET.get("account"))
+        return render(request, "bank/lab.html#readmodels", {"lab": lab, "accounts": account_rows(lab), **context})
+    return render(request, "bank/lab.html", page_context(request, lab))
+
+
+@require_POST
+def readmodel_action(request: HttpRequest, lab_id: str) -> HttpResponse:
+    lab = lab_for(request, lab_id)
+    name = request.POST.get("name", "")
+    action = request.POST.get("action", "")
+    delay = request.POST.get("delay_ms", "")
+    error = ""
+    if action not in ("enable", "pause", "resume", "rebuild", "configure"):
+        error = "Choose pause, resume, rebuild or a speed."
+    else:
+        try:
+            readmodels.act(lab, name, action, delay_ms=int(delay) if delay.isdigit() and len(delay) < 6 else None)
+        except (readmodels.UnknownReadModel, StoreError) as exc:
+            error = str(exc)
+    account = request.POST.get("account")
+    if request.htmx:
+        context = readmodels_context(lab, account)
+        return render(request, "bank/lab.html#readmodels",
+                      {"lab": lab, "accounts": account_rows(lab), "rm_error": error, **context},
+                      status=422 if error else 200)
+    return redirect(reverse("bank-lab", kwargs={"lab_id": lab.id}) + "#readmodels")
+
+
+# --- Time travel ------------------------------------------------------------------------------------------------------
+
+
+def time_travel_context(lab: Lab, account: str | None, version: str | None, at: str | None) -> dict[str, Any]:
+    if not account:
+        return {"tt": None}
+    stream = stream_name(account)
+    events = store.read_stream(lab.id, stream)
+    current = len(events)
+    if current == 0:
+        return {"tt": None}
+    error = ""
+    moment = None
+    chosen = current
+    if at:
+        moment = parse_instant(at)
+        if moment is None:
+            error = f"{at[:40]!r} is not a date and time."
+    if moment is not None:
+        loaded = services.load(lab, account, at=moment)
+        chosen = loaded.account.version
+    else:
+        if version and version.isdigit() and len(version) < 10:
+            chosen = max(1, min(int(version), current))
+        elif version:
+            error = "A version is a whole number."
+        loaded = services.load(lab, account, version=chosen)
+    points = balance_points(events)
+    return {
+        "tt": {
+            "account": account,
+            "current": current,
+            "version": chosen,
+            "state": loaded.account,
+            "replayed": loaded.replayed_events,
+            "snapshot_version": loaded.snapshot_version,
+            "at": at or "",
+            "error": error,
+            "event": events[chosen - 1] if chosen else None,
+            "chart": chart(points, chosen),
+            "snapshot_every": lab.snapshot_every,
+        }
+    }
+
+
+def balance_points(events: list[RecordedEvent]) -> list[tuple[int, Decimal]]:
+    points, state = [], None
+    for event in events:
+        state = fold([from_recorded(event)], state)
+        points.append((state.version, state.balance))
+    return points
+
+
+def chart(points: list[tuple[int, Decimal]], chosen: int, width: int = 560, height: int = 160) -> dict[str, Any]:
+    """Coordinates for the balance-over-versions SVG (a step line), with the chosen version marked."""
+    pad = 28
+    max_balance = max([p[1] for p in points] + [Decimal("1")])
+    n = max(len(points), 2)
+
+    def x(version: int) -> float:
+        return round(pad + (version - 1) * (width - 2 * pad) / (n - 1), 1)
+
+    def y(balance: Decimal) -> float:
+        return round(height - pad - float(balance / max_balance) * (height - 2 * pad), 1)
+
+    step = max(1, len(points) // 400)  # long streams: draw at most ~400 points
+    path = []
+    for version, balance in points[::step] + points[-1:]:
+        path.append(f"{'M' if not path else 'L'}{x(version)},{y(balance)}")
+    marker = next((p for p in points if p[0] == chosen), points[-1])
+    return {
+        "width": width, "height": height, "pad": pad, "path": " ".join(path), "max": max_balance,
+        "mx": x(marker[0]), "my": y(marker[1]), "base": height - pad, "right": width - pad,
+    }
+
+
+@require_GET
+def time_travel(request: HttpRequest, lab_id: str) -> HttpResponse:
+    lab = lab_for(request, lab_id)
+    account = request.GET.get("account") or None
+    context = {"lab": lab, "accounts": account_rows(lab),
+               **time_travel_context(lab, account, request.GET.get("version"), request.GET.get("at"))}
+    if request.htmx:
+        return render(request, "bank/lab.html#time-travel", context)
+    return render(request, "bank/lab.html", page_context(request, lab))
+
+
+@require_POST
+def lab_settings(request: HttpRequest, lab_id: str) -> HttpResponse:
+    lab = lab_for(request, lab_id)
+    raw = request.POST.get("snapshot_every", "")
+    if raw.isdigit() and 1 <= int(raw) <= 10_000:
+        lab.snapshot_every = int(raw)
+        lab.save(update_fields=["snapshot_every"])
+    return redirect(reverse("bank-lab", kwargs={"lab_id": lab.id}) + "#time-travel")
+

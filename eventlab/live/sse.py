@@ -1,0 +1,63 @@
+"""The raw log as Server-Sent Events (django-eventstream), per lab, resumable with Last-Event-ID.
+
+History comes from the event store itself (no second copy of the events): a client that sends
+`Last-Event-ID: lab-<id>:<position>` gets every event after that position, then live ones. A client that sends none
+starts from `?after=N` (default 0, the whole log), so `curl -N` is a catch-up subscription.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django_eventstream.channelmanager import DefaultChannelManager
+from django_eventstream.event import Event
+from django_eventstream.storage import EventDoesNotExist, StorageBase
+from django_eventstream.views import events
+
+from eventlab.eventstore.recorder import DjangoEventStore
+from eventlab.labs.access import lab_for
+
+store = DjangoEventStore()
+PREFIX = "lab-"
+
+
+def channel_for(lab_id: str) -> str:
+    return f"{PREFIX}{lab_id}"
+
+
+class EventStoreStorage(StorageBase):
+    """django-eventstream storage that reads the lab's log. Appending is the store's job, never this class's."""
+
+    def append_event(self, channel: str, event_type: str, data: str) -> Event:
+        # Called by send_event with an event that is already in the log: give it back its own position as id.
+        return Event(channel, event_type, data, id=json.loads(data)["position"])
+
+    def get_events(self, channel: str, last_id: int, limit: int = 100) -> list[Event]:
+        lab_id = channel.removeprefix(PREFIX)
+        head = store.head(lab_id)
+        if last_id > head:
+            raise EventDoesNotExist(f"No event at position {last_id}", head)
+        return [
+            Event(channel, "message", json.dumps(e.as_dict()), id=e.position)
+            for e in store.read_log(lab_id, after=last_id, limit=limit)
+        ]
+
+    def get_current_id(self, channel: str) -> int:
+        return store.head(channel.removeprefix(PREFIX))
+
+
+class LabChannelManager(DefaultChannelManager):
+    """Access is checked by `lab_events` (the lab's own rule) before django-eventstream sees the request."""
+
+    def can_read_channel(self, user, channel: str) -> bool:
+        return channel.startswith(PREFIX)
+
+
+def lab_events(request: HttpRequest, lab_id: str) -> HttpResponse:
+    lab = lab_for(request, lab_id)
+    channel = channel_for(lab.id)
+    if not request.META.get("HTTP_LAST_EVENT_ID") and not request.GET.get("lastEventId"):
+        after = request.GET.get("after", "0")
+        request.META["HTTP_LAST_EVENT_ID"] = f"{channel}:{int(after) if after.isdigit() and len(after) < 15 else 0}"
+    return events(request, channels=[channel])
