@@ -18,11 +18,15 @@ from .views import LIVE_ROWS, readmodels_context
 SCAN = 2000  # when filtering a burst of new events, look at most this far back
 
 
-def render_update(lab_id: str, after: int, view: dict[str, Any], known_models: set[str]) -> tuple[str, int, set[str]]:
-    """HTML fragments (htmx out-of-band swaps) for everything after `after`; returns them, the new position, and
-    the set of enabled read models the tab now shows."""
+def render_update(
+    lab_id: str, after: int, view: dict[str, Any], known_models: set[str]
+) -> tuple[list[str], int, set[str]]:
+    """Websocket messages (HTML for htmx out-of-band swaps) for everything after `after`; returns them, the new
+    position, and the set of enabled read models the tab now shows. Table rows travel in messages of their own:
+    HTML parsing puts anything that follows table parts in the same fragment somewhere else."""
     lab = Lab.objects.get(pk=lab_id)
     head = store.head(lab_id)
+    messages: list[str] = []
     parts: list[str] = []
     if view["live"] and head > after:
         stream, event_type = view["stream"], view["type"]
@@ -32,7 +36,7 @@ def render_update(lab_id: str, after: int, view: dict[str, Any], known_models: s
             if (not stream or e.stream == stream) and (not event_type or e.type == event_type)
         ][-LIVE_ROWS:]
         if rows:
-            parts.append(render_to_string("live/_rows.html", {"events": list(reversed(rows)), "lab": lab}))
+            messages.append(render_to_string("live/_rows.html", {"events": list(reversed(rows)), "lab": lab}))
     context = readmodels_context(lab, view["account"] or None)
     enabled = {m["name"] for m in context["readmodels"] if m["enabled"]}
     if enabled != known_models:
@@ -43,4 +47,5 @@ def render_update(lab_id: str, after: int, view: dict[str, Any], known_models: s
             if model["enabled"]:
                 parts.append(render_to_string("live/_readmodel.html", {"m": model, "oob": True, **context}))
     parts.append(render_to_string("bank/lab.html#lab-head", {"head": head, "oob": True}))
-    return "".join(parts), head, enabled
+    messages.append("".join(parts))
+    return messages, head, enabled

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from eventlab.eventstore.core import CommandIdReused, ConcurrencyError, RecordedEvent, StoreError
+from eventlab.eventstore.models import Snapshot
 from eventlab.labs import readmodels
 from eventlab.labs.access import SESSION_CURRENT, add_to_session, lab_for, session_labs
 from eventlab.labs.models import Lab, Scenario
@@ -333,6 +334,9 @@ def time_travel_context(lab: Lab, account: str | None, version: str | None, at: 
             "event": events[chosen - 1] if chosen else None,
             "chart": chart(points, chosen),
             "snapshot_every": lab.snapshot_every,
+            "snapshots": list(
+                Snapshot.objects.filter(lab=lab.id, stream=stream).order_by("version").values_list("version", flat=True)
+            ),
         }
     }
 

@@ -152,7 +152,7 @@ class DjangoEventStore:
         except IntegrityError:
             # Unreachable while the head row lock serialises writers; kept as a clear error should it ever happen.
             actual = self.stream_version(log, stream)
-            raise ConcurrencyError(stream, expected_version if expected_version is not None else actual, actual)
+            raise ConcurrencyError(stream, expected_version if expected_version is not None else actual, actual) from None
 
     @staticmethod
     def _find_command(cursor, log: str, command_id: str) -> CommandRecord | None:

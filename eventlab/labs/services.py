@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 
 from django.db import transaction
 
+from eventlab.bank import handlers as bank_handlers
 from eventlab.bank import projections as bank_projections
-from eventlab.eventstore.core import AppendResult, NewEvent, RecordedEvent
+from eventlab.eventstore.core import AppendResult, RecordedEvent
 from eventlab.eventstore.projector import Projector
 from eventlab.eventstore.recorder import DjangoEventStore
 from eventlab.eventstore.signals import appended
@@ -35,12 +36,7 @@ def start_scenario(scenario: Scenario, title: str | None = None) -> tuple[Lab, s
     lab, token = create_lab(title=title or scenario.title)
 
     def append_all(s: DjangoEventStore) -> AppendResult:
-        appended: list[RecordedEvent] = []
-        for item in scenario.events:
-            event = NewEvent(item["type"], item["data"], item.get("schema_version", 1))
-            stream = item["stream"]
-            appended += s.append(lab.id, stream, [event], s.stream_version(lab.id, stream), None).events
-        return AppendResult(appended)
+        return AppendResult(bank_handlers.import_history(s, lab.id, scenario.events, lab.snapshot_every))
 
     write(lab, append_all)
     return lab, token

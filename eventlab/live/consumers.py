@@ -127,8 +127,11 @@ class LabConsumer(AsyncWebsocketConsumer):
 
     async def push(self) -> None:
         async with self.lock:
-            html, self.after, self.known_models = await render(self.lab_id, self.after, self.view, self.known_models)
-            await self.send(text_data=html)
+            messages, self.after, self.known_models = await render(
+                self.lab_id, self.after, self.view, self.known_models
+            )
+            for message in messages:
+                await self.send(text_data=message)
         for name, delay in (await slowed_projections(self.lab_id)).items():
             task = self.projectors.get(name)
             if task is None or task.done():
