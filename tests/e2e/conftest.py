@@ -1,0 +1,101 @@
+"""Browser tests: a real daphne server (websockets, SSE) on a fresh SQLite file, driven by real Chromium.
+
+The server runs as its own process on a migrated temporary database with the demo fixture loaded; the tests talk to
+it only as a browser (and, where they check the log, through the JSON API), like a learner would.
+Run as a separate pytest invocation (`pytest tests/e2e -m e2e`): Playwright's sync API and pytest-asyncio clash.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """Base URL of a live EventLab (daphne) with the demo scenario loaded."""
+    db = tmp_path_factory.mktemp("e2e") / "eventlab.sqlite3"
+    env = {**os.environ, "SQLITE_PATH": str(db), "DEBUG": "true"}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--verbosity", "0"], check=True, env=env, cwd=ROOT)
+    subprocess.run([*manage, "loaddata", "demo_bank", "--verbosity", "0"], check=True, env=env, cwd=ROOT)
+    port = free_port()
+    daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
+    log = open(db.with_suffix(".log"), "w")  # noqa: SIM115 - closed at teardown
+    process = subprocess.Popen(
+        [daphne, "-b", "127.0.0.1", "-p", str(port), "eventlab.asgi:application"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/", timeout=2)  # noqa: S310 - our own local server
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("daphne did not start: " + db.with_suffix(".log").read_text()) from None
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS) if executable else \
+            p.chromium.launch(args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Open pages in fresh browser contexts (separate sessions, like two browsers); closed after the test."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.dialogs = []
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def lab_page(server, new_page):
+    """A learner's browser on its own new bank lab (started from the demo scenario), connected live."""
+    page = new_page()
+    page.goto(server + "/labs/bank/")
+    page.wait_for_selector("#live-status[data-state=live]")
+    return page
