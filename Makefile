@@ -49,8 +49,15 @@ integration: $(VENV)/.test
 e2e: setup-test
 	$(BIN)/pytest tests/e2e -m e2e -q
 
+# Unit, contract and integration tests on SQLite; again on PostgreSQL + Redis when TEST_POSTGRES_URL and
+# TEST_REDIS_URL are set (.ci/run starts both); then the browser tests (their own invocation: Playwright's sync API
+# and pytest-asyncio do not share a process), including two daphne processes on PostgreSQL + Redis.
 test: setup-test lint
 	$(BIN)/pytest -q
+	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
+		echo "--- again on PostgreSQL and Redis"; \
+		DATABASE_URL="$$TEST_POSTGRES_URL" REDIS_URL="$$TEST_REDIS_URL" $(BIN)/pytest tests/contract tests/integration -q; \
+	fi
 	$(BIN)/pytest tests/e2e -m e2e -q
 
 bench: $(VENV)/.test

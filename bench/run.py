@@ -243,9 +243,9 @@ def bench_rebuild(lab_id: str) -> float:
     rates = []
     for _ in range(REBUILDS):
         start = time.perf_counter()
-        for projection in projections.DEFAULT:
-            projector.rebuild(lab_id, projection.name)
-            projector.catch_up(lab_id, projection.name)
+        names = [projection.name for projection in projections.DEFAULT]
+        projector.rebuild(lab_id, names)
+        projector.catch_up(lab_id, names)  # one pass over the log feeds all three
         rates.append(events / (time.perf_counter() - start))
     balances = projector.docs(lab_id, "balances")
     expected = Decimal(events // len(ACCOUNTS) - 1)  # every account: opened, then n-1 deposits of 1.00

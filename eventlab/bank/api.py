@@ -7,7 +7,7 @@ from typing import Literal
 
 from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from eventlab.labs.api import Detail, lab_from_request
 from eventlab.labs.services import projector, store
@@ -68,7 +68,7 @@ def command(request: HttpRequest, lab_id: str, payload: BankCommand):
     lab = lab_from_request(request, lab_id, write=True)
     body = payload.dict(exclude={"command_id", "expected_version"})
     result = services.execute(lab, body, payload.command_id, payload.expected_version)
-    return (200 if result.duplicate else 201), {"events": [e.as_dict() for e in result.events]}
+    return Status(200 if result.duplicate else 201, {"events": [e.as_dict() for e in result.events]})
 
 
 @router.get("/{lab_id}/bank/accounts", response=AccountsOut, summary="The balances read model")
@@ -87,21 +87,21 @@ def accounts(request: HttpRequest, lab_id: str):
 def account(request: HttpRequest, lab_id: str, account_id: str, version: int | None = None, at: str | None = None):
     lab = lab_from_request(request, lab_id)
     if version is not None and version < 1:
-        return 422, {"detail": "Versions start at 1."}
+        return Status(422, {"detail": "Versions start at 1."})
     try:
         account_id = parse_account_id(account_id)
     except Rejected:
-        return 404, {"detail": "No such account in this lab."}
+        return Status(404, {"detail": "No such account in this lab."})
     current = store.stream_version(lab.id, stream_name(account_id))
     if current == 0:
-        return 404, {"detail": f"No account {account_id} in this lab."}
+        return Status(404, {"detail": f"No account {account_id} in this lab."})
     moment = None
     if at is not None:
         moment = parse_instant(at)
         if moment is None:
-            return 422, {"detail": f"{at[:40]!r} is not an ISO 8601 time such as 2026-01-31T12:00:00Z."}
+            return Status(422, {"detail": f"{at[:40]!r} is not an ISO 8601 time such as 2026-01-31T12:00:00Z."})
     if version is not None and version > current:
-        return 422, {"detail": f"Account {account_id} is at version {current}; there is no version {version} yet."}
+        return Status(422, {"detail": f"Account {account_id} is at version {current}; there is no version {version} yet."})
     loaded = services.load(lab, account_id, version=version, at=moment)
     return {**loaded.account.as_dict(), "account_id": account_id, "replayed_events": loaded.replayed_events,
             "snapshot_version": loaded.snapshot_version}

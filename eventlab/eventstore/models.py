@@ -14,6 +14,7 @@ class Log(models.Model):
 
 
 class StoredEvent(models.Model):
+    pk = models.CompositePrimaryKey("lab", "position")
     lab = models.CharField(max_length=64)
     position = models.BigIntegerField()
     stream = models.CharField(max_length=200)
@@ -21,7 +22,7 @@ class StoredEvent(models.Model):
     type = models.CharField(max_length=100)
     schema_version = models.SmallIntegerField()
     data = models.TextField(help_text="The payload exactly as stored (JSON), never rewritten.")
-    event_id = models.CharField(max_length=36, unique=True)
+    event_id = models.CharField(max_length=36)
     command_id = models.CharField(max_length=100)
     correlation_id = models.CharField(max_length=100)
     causation_id = models.CharField(max_length=100)
@@ -30,9 +31,10 @@ class StoredEvent(models.Model):
     class Meta:
         db_table = "eventstore_event"
         constraints = [
-            models.UniqueConstraint(fields=["lab", "position"], name="event_unique_position"),
             models.UniqueConstraint(fields=["lab", "stream", "version"], name="event_unique_stream_version"),
         ]
+        # Time travel to an instant: the stream's last version recorded at or before it.
+        indexes = [models.Index(fields=["lab", "stream", "recorded_at"], name="event_stream_time")]
 
     def __str__(self) -> str:
         return f"{self.lab}#{self.position} {self.stream}@{self.version} {self.type}"
@@ -41,6 +43,7 @@ class StoredEvent(models.Model):
 class Command(models.Model):
     """One row per applied command id: the idempotency record, and the events it appended."""
 
+    pk = models.CompositePrimaryKey("lab", "command_id")
     lab = models.CharField(max_length=64)
     command_id = models.CharField(max_length=100)
     fingerprint = models.CharField(max_length=64)
@@ -49,7 +52,6 @@ class Command(models.Model):
 
     class Meta:
         db_table = "eventstore_command"
-        constraints = [models.UniqueConstraint(fields=["lab", "command_id"], name="command_unique_id")]
 
 
 class Snapshot(models.Model):
@@ -86,6 +88,7 @@ class Checkpoint(models.Model):
 class ReadModelRow(models.Model):
     """One document of one read model (an account's balance, a statement line…), keyed within its projection."""
 
+    pk = models.CompositePrimaryKey("lab", "projection", "key")
     lab = models.CharField(max_length=64)
     projection = models.CharField(max_length=64)
     key = models.CharField(max_length=200)
@@ -93,4 +96,3 @@ class ReadModelRow(models.Model):
 
     class Meta:
         db_table = "eventstore_readmodel"
-        constraints = [models.UniqueConstraint(fields=["lab", "projection", "key"], name="readmodel_unique_key")]

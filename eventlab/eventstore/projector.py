@@ -7,9 +7,10 @@ apply, write the rows, and move the checkpoint by compare-and-set, so two projec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from .models import Checkpoint, ReadModelRow
 from .readmodels import Doc, Projection
@@ -53,17 +54,15 @@ class DatabaseRows:
         gone = [k for k in self.dirty if self.docs[k] is None]
         if gone:
             ReadModelRow.objects.filter(lab=self.lab, projection=self.projection, key__in=gone).delete()
-        ReadModelRow.objects.bulk_create(
-            [
-                ReadModelRow(lab=self.lab, projection=self.projection, key=k, doc=self.docs[k])
-                for k in self.dirty
-                if self.docs[k] is not None
-            ],
-            batch_size=500,
-            update_conflicts=True,
-            unique_fields=["lab", "projection", "key"],
-            update_fields=["doc"],
-        )
+        kept = [(self.lab, self.projection, k, json.dumps(self.docs[k])) for k in self.dirty if self.docs[k] is not None]
+        if kept:
+            cast = "::jsonb" if connection.vendor == "postgresql" else ""
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO eventstore_readmodel (lab, projection, key, doc) VALUES (%s, %s, %s, %s{cast}) "
+                    "ON CONFLICT (lab, projection, key) DO UPDATE SET doc = excluded.doc",
+                    kept,
+                )
         self.dirty.clear()
 
 
@@ -83,59 +82,63 @@ class Projector:
         by_name = {c.projection: c for c in Checkpoint.objects.filter(lab=lab)}
         return [by_name[name] for name in self.projections if name in by_name]
 
-    def catch_up(self, lab: str, name: str, limit: int | None = None, *, force: bool = False) -> int:
-        """Apply events after the checkpoint, in transactions of up to BATCH (or `limit`) events.
-
-        Returns how many events were applied. A paused projection applies nothing unless `force`."""
+    def catch_up(self, lab: str, names: str | Iterable[str], limit: int | None = None, *, force: bool = False) -> int:
+        """Apply events after the checkpoints of one or several projections, reading the log once for all of
+        them, in transactions of up to BATCH (or `limit`) events. Returns how many log events were read and applied.
+        A paused projection applies nothing unless `force`."""
+        names = [names] if isinstance(names, str) else list(names)
         applied = 0
         while limit is None or applied < limit:
             batch = BATCH if limit is None else min(BATCH, limit - applied)
-            done = self._apply_batch(lab, name, batch, force)
+            done = self._apply_batch(lab, names, batch, force)
             applied += done
             if done < batch:
                 break
         return applied
 
-    def _apply_batch(self, lab: str, name: str, batch: int, force: bool) -> int:
-        projection = self.projections[name]
+    def _apply_batch(self, lab: str, names: list[str], batch: int, force: bool) -> int:
         with transaction.atomic():
-            checkpoint = Checkpoint.objects.select_for_update().filter(lab=lab, projection=name).first()
-            if checkpoint is None or (checkpoint.paused and not force):
+            checkpoints = [
+                c for c in Checkpoint.objects.select_for_update().filter(lab=lab, projection__in=names)
+                if force or not c.paused
+            ]
+            if not checkpoints:
                 return 0
-            events = self.store.read_log(lab, after=checkpoint.position, limit=batch)
+            events = self.store.read_log(lab, after=min(c.position for c in checkpoints), limit=batch)
             if not events:
                 return 0
-            rows = DatabaseRows(lab, name, empty=checkpoint.position == 0)
-            for event in events:
-                projection.apply(rows, event)
-            rows.flush()
-            moved = Checkpoint.objects.filter(pk=checkpoint.pk, position=checkpoint.position).update(
-                position=events[-1].position
-            )
-            if moved != 1:  # another projector got there first: undo ours
-                transaction.set_rollback(True)
-                return 0
+            for checkpoint in checkpoints:
+                projection = self.projections[checkpoint.projection]
+                todo = [e for e in events if e.position > checkpoint.position]
+                if not todo:
+                    continue
+                rows = DatabaseRows(lab, checkpoint.projection, empty=checkpoint.position == 0)
+                for event in todo:
+                    projection.apply(rows, event)
+                rows.flush()
+                moved = Checkpoint.objects.filter(pk=checkpoint.pk, position=checkpoint.position).update(
+                    position=todo[-1].position
+                )
+                if moved != 1:  # another projector got there first: undo ours
+                    transaction.set_rollback(True)
+                    return 0
             return len(events)
 
     def run_inline(self, lab: str) -> None:
         """Inside a command's transaction: bring every inline, running projection up to the new head."""
-        for checkpoint in self.checkpoints(lab):
-            if checkpoint.mode == Checkpoint.Mode.INLINE and not checkpoint.paused:
-                self.catch_up(lab, checkpoint.projection)
+        self.catch_up(lab, [c.projection for c in self.checkpoints(lab) if c.mode == Checkpoint.Mode.INLINE])
 
     def run_async(self, lab: str) -> bool:
         """After commit: catch up async projections that are not slowed down. True if any moved."""
-        moved = False
-        for checkpoint in self.checkpoints(lab):
-            if checkpoint.mode == Checkpoint.Mode.ASYNC and not checkpoint.paused and checkpoint.delay_ms == 0:
-                moved = self.catch_up(lab, checkpoint.projection) > 0 or moved
-        return moved
+        names = [c.projection for c in self.checkpoints(lab) if c.mode == Checkpoint.Mode.ASYNC and c.delay_ms == 0]
+        return bool(names) and self.catch_up(lab, names) > 0
 
-    def rebuild(self, lab: str, name: str) -> None:
-        """Forget the read model and its checkpoint; it then refills from position 0 as its mode says."""
+    def rebuild(self, lab: str, names: str | Iterable[str]) -> None:
+        """Forget the read model(s) and checkpoint(s); they then refill from position 0 as their mode says."""
+        names = [names] if isinstance(names, str) else list(names)
         with transaction.atomic():
-            ReadModelRow.objects.filter(lab=lab, projection=name).delete()
-            Checkpoint.objects.filter(lab=lab, projection=name).update(position=0)
+            ReadModelRow.objects.filter(lab=lab, projection__in=names).delete()
+            Checkpoint.objects.filter(lab=lab, projection__in=names).update(position=0)
 
     def docs(self, lab: str, name: str, prefix: str | None = None) -> dict[str, Doc]:
         rows = ReadModelRow.objects.filter(lab=lab, projection=name)

@@ -47,6 +47,17 @@ INSERT_EVENT = (
 )
 
 
+FIND_COMMAND = (
+    "SELECT command_id, fingerprint, first_position, last_position FROM eventstore_command "
+    "WHERE lab = %s AND command_id = %s"
+)
+INSERT_COMMAND = (
+    "INSERT INTO eventstore_command (lab, command_id, fingerprint, first_position, last_position) "
+    "VALUES (%s, %s, %s, %s, %s)"
+)
+_SQL: dict[str, dict[str, str]] = {}
+
+
 class _Duplicate(Exception):
     def __init__(self, record: CommandRecord):
         self.record = record
@@ -104,20 +115,23 @@ class DjangoEventStore:
         causation_id: str | None = None,
     ) -> AppendResult:
         n = len(events)
+        connection = self.connection
+        sql = self._sql()
         try:
-            with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
-                cursor.execute("UPDATE eventstore_log SET head = head + %s WHERE lab = %s RETURNING head", [n, log])
+            with transaction.atomic(using=self.using):
+                # The DB-API cursor directly: this is the hot path, and Django's cursor wrapper costs ~10 µs a call.
+                cursor = connection.connection.cursor()
+                cursor.execute(sql["head"], (n, log))
                 row = cursor.fetchone()
                 if row is None:
                     raise UnknownLog(log)
                 head = row[0]
                 if command_id is not None:
-                    record = self._find_command(cursor, log, command_id)
+                    cursor.execute(sql["command"], (log, command_id))
+                    record = cursor.fetchone()
                     if record is not None:
-                        raise _Duplicate(record)
-                cursor.execute(
-                    "SELECT MAX(version) FROM eventstore_event WHERE lab = %s AND stream = %s", [log, stream]
-                )
+                        raise _Duplicate(CommandRecord(*record))
+                cursor.execute(sql["version"], (log, stream))
                 current = cursor.fetchone()[0] or 0
                 if expected_version is not None and expected_version != current:
                     raise ConcurrencyError(stream, expected_version, current)
@@ -129,44 +143,48 @@ class DjangoEventStore:
                     utcnow(),
                 )
                 recorded_at = self._to_db(recorded[0].metadata.recorded_at)
-                cursor.executemany(
-                    INSERT_EVENT,
-                    [
-                        (log, e.position, e.stream, e.version, e.type, e.stored_schema_version, e.stored_data,
-                         e.metadata.event_id, command_id, e.metadata.correlation_id, e.metadata.causation_id,
-                         recorded_at)
-                        for e in recorded
-                    ],
-                )
-                cursor.execute(
-                    "INSERT INTO eventstore_command (lab, command_id, fingerprint, first_position, last_position) "
-                    "VALUES (%s, %s, %s, %s, %s)",
-                    [log, command_id, command_fingerprint, head - n + 1, head],
-                )
+                rows = [
+                    (log, e.position, e.stream, e.version, e.type, e.stored_schema_version, e.stored_data,
+                     e.metadata.event_id, command_id, e.metadata.correlation_id, e.metadata.causation_id, recorded_at)
+                    for e in recorded
+                ]
+                if n == 1:
+                    cursor.execute(sql["insert"], rows[0])
+                else:
+                    cursor.executemany(sql["insert"], rows)
+                cursor.execute(sql["record"], (log, command_id, command_fingerprint, head - n + 1, head))
                 return AppendResult(recorded)
         except _Duplicate as duplicate:
             record = duplicate.record
             if record.fingerprint != command_fingerprint:
                 raise CommandIdReused(record.command_id) from None
             return AppendResult(self.read_positions(log, record.first_position, record.last_position), True)
-        except IntegrityError:
+        except (IntegrityError, connection.Database.IntegrityError):
             # Unreachable while the head row lock serialises writers; kept as a clear error should it ever happen.
             actual = self.stream_version(log, stream)
             raise ConcurrencyError(stream, expected_version if expected_version is not None else actual, actual) from None
 
-    @staticmethod
-    def _find_command(cursor, log: str, command_id: str) -> CommandRecord | None:
-        cursor.execute(
-            "SELECT command_id, fingerprint, first_position, last_position FROM eventstore_command "
-            "WHERE lab = %s AND command_id = %s",
-            [log, command_id],
-        )
-        row = cursor.fetchone()
-        return CommandRecord(*row) if row else None
+    def _sql(self) -> dict[str, str]:
+        """The append statements with the driver's own placeholders (sqlite3: `?`, psycopg: `%s`)."""
+        vendor = self.connection.vendor
+        if vendor not in _SQL:
+            statements = {
+                "head": "UPDATE eventstore_log SET head = head + %s WHERE lab = %s RETURNING head",
+                "command": FIND_COMMAND,
+                "version": "SELECT MAX(version) FROM eventstore_event WHERE lab = %s AND stream = %s",
+                "insert": INSERT_EVENT,
+                "record": INSERT_COMMAND,
+            }
+            if vendor == "sqlite":
+                statements = {k: v.replace("%s", "?") for k, v in statements.items()}
+            _SQL[vendor] = statements
+        return _SQL[vendor]
 
     def find_command(self, log: str, command_id: str) -> CommandRecord | None:
         with self.connection.cursor() as cursor:
-            return self._find_command(cursor, log, command_id)
+            cursor.execute(FIND_COMMAND, [log, command_id])
+            row = cursor.fetchone()
+        return CommandRecord(*row) if row else None
 
     # --- reading ---------------------------------------------------------------------------------------------
 
@@ -201,12 +219,15 @@ class DjangoEventStore:
             return cursor.fetchone()[0] or 0
 
     def version_at(self, log: str, stream: str, moment: datetime) -> int:
+        # Uses the (lab, stream, recorded_at) index; versions grow with recorded_at within a stream.
         with self.connection.cursor() as cursor:
             cursor.execute(
-                "SELECT MAX(version) FROM eventstore_event WHERE lab = %s AND stream = %s AND recorded_at <= %s",
+                "SELECT version FROM eventstore_event WHERE lab = %s AND stream = %s AND recorded_at <= %s "
+                "ORDER BY recorded_at DESC, version DESC LIMIT 1",
                 [log, stream, self._to_db(moment)],
             )
-            return cursor.fetchone()[0] or 0
+            row = cursor.fetchone()
+        return row[0] if row else 0
 
     # --- snapshots -------------------------------------------------------------------------------------------
 

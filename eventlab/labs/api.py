@@ -6,7 +6,7 @@ import json
 from typing import Literal
 
 from django.http import HttpRequest, StreamingHttpResponse
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.utils import check_csrf
 
@@ -81,7 +81,7 @@ class Detail(Schema):
 @router.post("", response={201: LabCreated}, summary="Create a lab (an empty event log)")
 def create(request: HttpRequest):
     lab, token = create_lab()
-    return 201, {"id": lab.id, "token": token}
+    return Status(201, {"id": lab.id, "token": token})
 
 
 @router.get("/{lab_id}/events", response={200: EventsPage, 422: Detail}, summary="The lab's whole log, in position order")
@@ -147,8 +147,8 @@ def read_model_action(request: HttpRequest, lab_id: str, name: str, payload: Rea
     try:
         readmodels.act(lab, name, payload.action, mode=payload.mode, delay_ms=payload.delay_ms)
     except readmodels.UnknownReadModel as exc:
-        return 404, {"detail": str(exc)}
+        return Status(404, {"detail": str(exc)})
     except StoreError as exc:
-        return 422, {"detail": str(exc)}
+        return Status(422, {"detail": str(exc)})
     return readmodels.status(lab)
 

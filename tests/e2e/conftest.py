@@ -27,19 +27,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """Base URL of a live EventLab (daphne) with the demo scenario loaded."""
-    db = tmp_path_factory.mktemp("e2e") / "eventlab.sqlite3"
-    env = {**os.environ, "SQLITE_PATH": str(db), "DEBUG": "true"}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
+def migrate(env: dict) -> None:
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--verbosity", "0"], check=True, env=env, cwd=ROOT)
     subprocess.run([*manage, "loaddata", "demo_bank", "--verbosity", "0"], check=True, env=env, cwd=ROOT)
+
+
+def start_daphne(env: dict, log_path: Path) -> tuple[str, subprocess.Popen]:
+    """Start daphne on a free port; return its URL once it answers."""
     port = free_port()
     daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
-    log = open(db.with_suffix(".log"), "w")  # noqa: SIM115 - closed at teardown
+    log = open(log_path, "w")  # noqa: SIM115 - the process owns it until it ends
     process = subprocess.Popen(
         [daphne, "-b", "127.0.0.1", "-p", str(port), "eventlab.asgi:application"],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -49,16 +47,33 @@ def server(tmp_path_factory):
     while True:
         try:
             urllib.request.urlopen(url + "/", timeout=2)  # noqa: S310 - our own local server
-            break
+            return url, process
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise RuntimeError("daphne did not start: " + db.with_suffix(".log").read_text()) from None
+                raise RuntimeError("daphne did not start: " + log_path.read_text()) from None
             time.sleep(0.2)
-    yield url
+
+
+def stop(process: subprocess.Popen) -> None:
     process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """Base URL of a live EventLab (daphne, SQLite, in-memory channel layer) with the demo scenario loaded."""
+    folder = tmp_path_factory.mktemp("e2e")
+    env = {**os.environ, "SQLITE_PATH": str(folder / "eventlab.sqlite3"), "DEBUG": "true"}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    migrate(env)
+    url, process = start_daphne(env, folder / "daphne.log")
+    yield url
+    stop(process)
 
 
 @pytest.fixture(scope="session")
