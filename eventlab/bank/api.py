@@ -8,6 +8,7 @@ from typing import Literal
 from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 from ninja import Field, Router, Schema, Status
+from pydantic import StrictFloat, StrictInt, StrictStr
 
 from eventlab.labs.api import Detail, lab_from_request
 from eventlab.labs.services import projector, store
@@ -22,7 +23,7 @@ class BankCommand(Schema):
     command: Literal["OpenAccount", "Deposit", "Withdraw", "CloseAccount"]
     account_id: str = Field(..., max_length=200, examples=["acc-1"])
     owner: str | None = Field(None, max_length=10_000, description="OpenAccount only; at most 100 characters.")
-    amount: str | float | int | None = Field(
+    amount: StrictStr | StrictFloat | StrictInt | None = Field(
         None, description="Deposit/Withdraw: a positive decimal string, at most 2 places, at most 1,000,000.00."
     )
     command_id: str | None = Field(None, description="Idempotency key: the same id again appends nothing.")

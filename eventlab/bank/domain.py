@@ -156,8 +156,10 @@ def parse_amount(value: Any) -> Decimal:
 def parse_command(payload: dict[str, Any]) -> Command:
     """Turn `{"command": "Deposit", "account_id": ..., "amount": ...}` into a command, or raise Rejected."""
     name = payload.get("command")
-    if name not in COMMANDS:
-        known = ", ".join(COMMANDS)
+    known = ", ".join(COMMANDS)
+    if name is None or name == "":
+        raise Rejected(f"Say which command: one of {known}.")
+    if not isinstance(name, str) or name not in COMMANDS:
         raise Rejected(f"Unknown command {str(name)[:40]!r}; the bank knows {known}.")
     account_id = parse_account_id(payload.get("account_id"))
     if name == "OpenAccount":

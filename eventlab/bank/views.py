@@ -171,9 +171,9 @@ def race(request: HttpRequest, lab_id: str) -> HttpResponse:
             thread.start()
         for thread in threads:
             thread.join()
-    context = {"lab": lab, "race": outcomes, "race_account": account_id}
+    context = {"race": outcomes, "race_account": account_id}
     if request.htmx:
-        return render(request, "bank/lab.html#race-result", context)
+        return render(request, "bank/lab.html#race-result", {"lab": lab, **context})
     return render(request, "bank/lab.html", page_context(request, lab, **context))
 
 

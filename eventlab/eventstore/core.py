@@ -10,12 +10,13 @@ and `tests/contract` runs one test suite against both.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -344,7 +345,7 @@ class InMemoryEventStore:
                 record = memory.commands[command_id]
                 if record.fingerprint != command_fingerprint:
                     raise CommandIdReused(command_id)
-                return AppendResult(memory.events[record.first_position - 1 : record.last_position], duplicate=True)
+                return AppendResult(_copies(memory.events[record.first_position - 1 : record.last_position]), True)
             current = len(memory.streams.get(stream, []))
             if expected_version is not None and expected_version != current:
                 raise ConcurrencyError(stream, expected_version, current)
@@ -360,7 +361,7 @@ class InMemoryEventStore:
             memory.commands[command_id] = CommandRecord(
                 command_id, command_fingerprint, recorded[0].position, recorded[-1].position
             )
-            return AppendResult(recorded)
+            return AppendResult(_copies(recorded))
 
     def find_command(self, log: str, command_id: str) -> CommandRecord | None:
         return self._log(log).commands.get(command_id)
@@ -369,14 +370,14 @@ class InMemoryEventStore:
         self, log: str, stream: str, after_version: int = 0, to_version: int | None = None
     ) -> list[RecordedEvent]:
         events = self._log(log).streams.get(stream, [])
-        return list(events[after_version:to_version])
+        return _copies(events[max(after_version, 0) : to_version])
 
     def read_log(self, log: str, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
-        events = self._log(log).events
-        return list(events[after : None if limit is None else after + limit])
+        after = max(after, 0)
+        return _copies(self._log(log).events[after : None if limit is None else after + limit])
 
     def read_positions(self, log: str, first: int, last: int) -> list[RecordedEvent]:
-        return list(self._log(log).events[first - 1 : last])
+        return _copies(self._log(log).events[max(first, 1) - 1 : max(last, 0)])
 
     def head(self, log: str) -> int:
         return len(self._log(log).events)
@@ -398,3 +399,8 @@ class InMemoryEventStore:
         snapshots = self._log(log).snapshots.get(stream, [])
         eligible = [s for s in snapshots if at_most_version is None or s.version <= at_most_version]
         return eligible[-1] if eligible else None
+
+
+def _copies(events: list[RecordedEvent]) -> list[RecordedEvent]:
+    """Events as a database would give them: changing one in hand never changes the log."""
+    return [replace(e, data=copy.deepcopy(e.data)) for e in events]
