@@ -44,7 +44,7 @@ def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400:  # django-ninja could not parse the body
         return api.create_response(request, {"detail": "Malformed JSON: the body is not a JSON object."}, status=422)
-    if isinstance(exc, AuthenticationError) or exc.status_code in (401, 403):
+    if isinstance(exc, AuthenticationError) or exc.status_code == 401:
         return api.create_response(request, {"detail": "Not found."}, status=404)
     return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 

@@ -61,15 +61,16 @@ class AccountState(AccountRow):
 
 @router.post(
     "/{lab_id}/bank/commands",
-    response={201: EventsOut, 200: EventsOut, 409: Conflict, 422: Detail},
+    response={201: EventsOut, 409: Conflict, 422: Detail},
     summary="Send a bank command",
-    description="201 with the events appended; 200 with the first result when the command id was already applied.",
+    description="201 with the events appended, or with the first result when the command id was already applied "
+    "(nothing is appended twice).",
 )
 def command(request: HttpRequest, lab_id: str, payload: BankCommand):
     lab = lab_from_request(request, lab_id, write=True)
     body = payload.dict(exclude={"command_id", "expected_version"})
     result = services.execute(lab, body, payload.command_id, payload.expected_version)
-    return Status(200 if result.duplicate else 201, {"events": [e.as_dict() for e in result.events]})
+    return Status(201, {"events": [e.as_dict() for e in result.events]})
 
 
 @router.get("/{lab_id}/bank/accounts", response=AccountsOut, summary="The balances read model")

@@ -137,7 +137,7 @@ def parse_amount(value: Any) -> Decimal:
         raise Rejected("An amount is a number such as 12.50.")
     text = str(value).strip()
     if len(text) > 20:
-        raise Rejected(f"An amount is at most {MAX_AMOUNT:,}.")
+        raise Rejected(f"An amount is a number such as 12.50, at most {MAX_AMOUNT:,} (this one is {len(text)} characters long).")
     try:
         amount = Decimal(text)
     except InvalidOperation:

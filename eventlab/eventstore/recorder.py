@@ -164,6 +164,13 @@ class DjangoEventStore:
             actual = self.stream_version(log, stream)
             raise ConcurrencyError(stream, expected_version if expected_version is not None else actual, actual) from None
 
+    def lock(self, log: str) -> None:
+        """Inside a transaction: queue behind the lab's other writers now, before loading state to decide on.
+        PostgreSQL takes the head row's lock; SQLite's IMMEDIATE transaction already holds the write lock."""
+        if self.connection.vendor == "postgresql":
+            with self.connection.cursor() as cursor:
+                cursor.execute("SELECT head FROM eventstore_log WHERE lab = %s FOR UPDATE", [log])
+
     def _sql(self) -> dict[str, str]:
         """The append statements with the driver's own placeholders (sqlite3: `?`, psycopg: `%s`)."""
         vendor = self.connection.vendor

@@ -45,6 +45,7 @@ def start_scenario(scenario: Scenario, title: str | None = None) -> tuple[Lab, s
 def write(lab: Lab, append: Callable[[DjangoEventStore], AppendResult]) -> AppendResult:
     """Run `append` in one transaction with the inline projections; wake the live feed once it has committed."""
     with transaction.atomic():
+        store.lock(lab.id)  # decide on state no other writer of this lab can change before we append
         result = append(store)
         if result.events and not result.duplicate:
             projector.run_inline(lab.id)

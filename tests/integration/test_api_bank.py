@@ -14,6 +14,7 @@ from django.test import Client
 
 pytestmark = pytest.mark.django_db
 
+WRITERS = 6  # concurrent clients in the race tests
 EVENT_KEYS = {"position", "stream", "version", "type", "schema_version", "stored_schema_version", "data", "metadata"}
 
 
@@ -198,27 +199,31 @@ def test_racing_commands_without_expected_version_all_succeed():
 
     assert post({"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"}).status_code == 201
     statuses: list[int] = []
-    start = threading.Barrier(4)
+    answers: list[str] = []
+    start = threading.Barrier(WRITERS)
 
     def depositor() -> None:
         try:
             start.wait(timeout=10)
             for _ in range(3):
-                statuses.append(post({"command": "Deposit", "account_id": "acc-1", "amount": "1.00"}).status_code)
+                response = post({"command": "Deposit", "account_id": "acc-1", "amount": "1.00"})
+                statuses.append(response.status_code)
+                if response.status_code != 201:
+                    answers.append(response.content.decode())
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=depositor) for _ in range(4)]
+    threads = [threading.Thread(target=depositor) for _ in range(WRITERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
-    assert statuses == [201] * 12  # never a 409: the server retried the races itself
+    assert statuses == [201] * (WRITERS * 3), answers  # never a 409: the server retried the races itself
     state = lab_client.get(f"/api/labs/{lab_id}/bank/accounts/acc-1", **auth(token)).json()
-    assert (state["balance"], state["version"]) == ("12.00", 13)
+    assert (state["balance"], state["version"]) == (f"{WRITERS * 3}.00", WRITERS * 3 + 1)
     log = lab_client.get(f"/api/labs/{lab_id}/events", **auth(token)).json()
-    assert [e["position"] for e in log["events"]] == list(range(1, 14))
+    assert [e["position"] for e in log["events"]] == list(range(1, WRITERS * 3 + 2))
 
 
 @pytest.mark.django_db(transaction=True)

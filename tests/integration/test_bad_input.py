@@ -282,7 +282,7 @@ FORM_REJECTED = [
                  id="owner-too-long"),
     pytest.param({"command": "OpenAccount", "account_id": "acc-9", "owner": ""}, "owner", id="blank-owner"),
     pytest.param({"command": "Launch", "account_id": "acc-1"}, "Unknown command", id="unknown-command"),
-    pytest.param({"account_id": "acc-1"}, "Unknown command", id="no-command"),
+    pytest.param({"account_id": "acc-1"}, "which command", id="no-command"),
     pytest.param({"command": "Deposit", "account_id": "acc 1", "amount": "1"}, "account id", id="bad-account-id"),
     pytest.param({"command": "Deposit", "account_id": "acc-1", "amount": "1", "expected_version": "two"},
                  "whole number", id="expected-version-text"),

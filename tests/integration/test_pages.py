@@ -580,3 +580,24 @@ def test_two_browsers_racing_through_the_form_keep_the_log_gap_free():
     events = store.read_log(lab.id)
     assert [e.position for e in events] == list(range(1, 12))
     assert [e.version for e in events] == list(range(1, 12))
+
+
+def test_the_forms_need_the_csrf_token_the_page_gives_them():
+    browser = Client(enforce_csrf_checks=True)
+    lab = open_bank(browser)
+    page = browser.get(f"/labs/{lab.id}/bank/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    form = {"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"}
+
+    refused = browser.post(f"/labs/{lab.id}/bank/commands", form)
+    assert refused.status_code == 403
+    assert store.head(lab.id) == 0
+
+    accepted = browser.post(f"/labs/{lab.id}/bank/commands", {**form, "csrfmiddlewaretoken": token})
+    assert accepted.status_code == 200
+    # htmx sends the token as a header (hx-headers on <body>).
+    assert f'hx-headers=\'{{"X-CSRFToken": "{token}"}}\'' in page
+    with_header = browser.post(f"/labs/{lab.id}/bank/commands", {**form, "account_id": "acc-2"},
+                               headers={**HX, "X-CSRFToken": token})
+    assert with_header.status_code == 200
+    assert store.head(lab.id) == 2

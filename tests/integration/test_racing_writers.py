@@ -28,7 +28,7 @@ def run_threads(target, count: int, *args) -> list:
     def body(i: int) -> None:
         try:
             outcomes[i] = target(i, barrier, *args)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test, not swallowed
+        except BaseException as exc:  # reported to the test, not swallowed
             outcomes[i] = exc
         finally:
             connection.close()
@@ -110,7 +110,7 @@ def test_a_tailing_reader_sees_every_position_once_in_order_while_writers_race(l
                     last = event.position
                 if len(page) < 1000:
                     time.sleep(0.005)  # caught up with the writers: poll again shortly
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # reported to the test, not swallowed
             failures.append(exc)
         finally:
             connection.close()

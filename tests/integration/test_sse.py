@@ -266,21 +266,24 @@ def test_a_commit_sends_only_a_wake_to_the_group_and_each_event_to_the_sse_chann
 
 
 def test_nothing_is_broadcast_before_commit_or_for_a_rejected_command(lab, django_capture_on_commit_callbacks):
-    with mock.patch.object(broadcast, "on_appended") as receiver:
-        from eventlab.eventstore.signals import appended
+    from eventlab.eventstore.signals import appended
 
-        appended.disconnect(dispatch_uid="live-broadcast")
-        appended.connect(receiver, dispatch_uid="test-broadcast")
-        try:
-            with django_capture_on_commit_callbacks(execute=False) as callbacks:
-                services.execute(lab, {"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"})
-            assert receiver.call_count == 0  # not yet: the transaction has not committed
-            for callback in callbacks:
-                callback()
-            assert receiver.call_count == 1
-            with django_capture_on_commit_callbacks(execute=True), pytest.raises(Exception, match="already exists"):
-                services.execute(lab, {"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"})
-            assert receiver.call_count == 1
-        finally:
-            appended.disconnect(dispatch_uid="test-broadcast")
-            appended.connect(broadcast.on_appended, dispatch_uid="live-broadcast")
+    receiver = mock.Mock()
+    appended.connect(receiver, weak=False, dispatch_uid="test-broadcast")
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            services.execute(lab, {"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"})
+        assert receiver.call_count == 0  # not yet: the transaction has not committed
+        for callback in callbacks:
+            callback()
+        assert receiver.call_count == 1
+        assert receiver.call_args.kwargs["lab"] == lab.id
+        assert receiver.call_args.kwargs["head"] == 1
+        assert [e.position for e in receiver.call_args.kwargs["events"]] == [1]
+
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(Exception, match="already exists"):
+            services.execute(lab, {"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"})
+
+        assert receiver.call_count == 1
+    finally:
+        appended.disconnect(dispatch_uid="test-broadcast")
