@@ -204,14 +204,7 @@ def events_context(request: HttpRequest, lab: Lab) -> dict[str, Any]:
     before_position = int(before) if before.isdigit() and len(before) < 15 else None
     head = store.head(lab.id)
     top = min(before_position - 1, head) if before_position else head
-    matching: list[RecordedEvent] = []
-    cursor = top
-    while cursor > 0 and len(matching) <= PAGE_SIZE:
-        start = max(0, cursor - 500)
-        for event in reversed(store.read_positions(lab.id, start + 1, cursor)):
-            if (not stream or event.stream == stream) and (not event_type or event.type == event_type):
-                matching.append(event)
-        cursor = start
+    matching = store.read_back(lab.id, top + 1, PAGE_SIZE + 1, stream or None, event_type or None)
     page = matching[:PAGE_SIZE]
     return {
         "head": head,

@@ -241,6 +241,12 @@ class EventStore(Protocol):
 
     def read_log(self, log: str, after: int = 0, limit: int | None = None) -> list[RecordedEvent]: ...
 
+    def read_back(
+        self, log: str, before: int, limit: int, stream: str | None = None, event_type: str | None = None
+    ) -> list[RecordedEvent]:
+        """Newest first: up to `limit` events at positions below `before`, of one stream and/or type if given."""
+        ...
+
     def read_positions(self, log: str, first: int, last: int) -> list[RecordedEvent]: ...
 
     def head(self, log: str) -> int: ...
@@ -375,6 +381,17 @@ class InMemoryEventStore:
     def read_log(self, log: str, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
         after = max(after, 0)
         return _copies(self._log(log).events[after : None if limit is None else after + limit])
+
+    def read_back(
+        self, log: str, before: int, limit: int, stream: str | None = None, event_type: str | None = None
+    ) -> list[RecordedEvent]:
+        found = []
+        for event in reversed(self._log(log).events[: max(before - 1, 0)]):
+            if len(found) >= limit:
+                break
+            if (stream is None or event.stream == stream) and (event_type is None or event.type == event_type):
+                found.append(event)
+        return _copies(found)
 
     def read_positions(self, log: str, first: int, last: int) -> list[RecordedEvent]:
         return _copies(self._log(log).events[max(first, 1) - 1 : max(last, 0)])

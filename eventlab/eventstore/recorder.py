@@ -209,6 +209,18 @@ class DjangoEventStore:
             return self._select(log, "position > %s", [after])
         return self._select(log, "position > %s", [after, limit], "LIMIT %s")
 
+    def read_back(
+        self, log: str, before: int, limit: int, stream: str | None = None, event_type: str | None = None
+    ) -> list[RecordedEvent]:
+        where, params = "position < %s", [before]
+        if stream is not None:
+            where += " AND stream = %s"
+            params.append(stream)
+        if event_type is not None:
+            where += " AND type = %s"
+            params.append(event_type)
+        return self._select(log, where, [*params, limit], "DESC LIMIT %s")
+
     def read_positions(self, log: str, first: int, last: int) -> list[RecordedEvent]:
         return self._select(log, "position BETWEEN %s AND %s", [first, last])
 

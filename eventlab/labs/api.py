@@ -90,15 +90,11 @@ def events(
     lab_id: str,
     after: int = 0,
     limit: int = 100,
-    stream: str | None = None,
-    type: str | None = None,
 ):
     lab = lab_from_request(request, lab_id)
     if after < 0 or not 1 <= limit <= MAX_PAGE:
         raise HttpError(422, f"'after' is 0 or more and 'limit' is 1 to {MAX_PAGE}.")
     page = store.read_log(lab.id, after=after, limit=limit)
-    if stream or type:
-        page = [e for e in page if (not stream or e.stream == stream) and (not type or e.type == type)]
     return {"events": [e.as_dict() for e in page], "head": store.head(lab.id)}
 
 

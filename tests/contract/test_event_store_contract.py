@@ -237,6 +237,18 @@ class EventStoreContract:
         # Positions start at 1; asking from 0 must not wrap around to the end of the log.
         assert [e.position for e in store.read_positions(log, 0, 2)] == [1, 2]
 
+    def test_read_back_pages_newest_first_by_stream_and_type(self, store, log):
+        store.append(log, "a", [ev(1, "Opened"), ev(2, "Paid")], 0)
+        store.append(log, "b", [ev(3, "Opened"), ev(4, "Paid"), ev(5, "Paid")], 0)
+        # Newest first, below `before`, at most `limit`.
+        assert [e.position for e in store.read_back(log, 6, 3)] == [5, 4, 3]
+        assert [e.position for e in store.read_back(log, 3, 10)] == [2, 1]
+        # Filters apply before the limit, so a page is always full when enough events match.
+        assert [e.position for e in store.read_back(log, 6, 2, stream="a")] == [2, 1]
+        assert [e.position for e in store.read_back(log, 6, 2, event_type="Opened")] == [3, 1]
+        assert [e.position for e in store.read_back(log, 6, 5, stream="b", event_type="Paid")] == [5, 4]
+        assert store.read_back(log, 1, 5) == []
+
     def test_head_is_0_for_a_new_log_and_creating_it_again_changes_nothing(self, store, log):
         assert store.head(log) == 0
         store.append(log, "s", evs(1, 2), 0)
