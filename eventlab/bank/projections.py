@@ -15,7 +15,7 @@ LARGE = Decimal("1000.00")
 
 
 def signed_amount(event: RecordedEvent) -> Decimal:
-    amount = Decimal(event.data.get("amount", "0"))
+    amount = Decimal(event.data.get("amount", "0.00"))
     return -amount if event.type == "MoneyWithdrawn" else amount
 
 
