@@ -275,6 +275,7 @@ def main() -> None:
     os.environ.pop("DATABASE_URL", None)
     os.environ["SQLITE_PATH"] = str(tmp / "eventlab.sqlite3")
     os.environ["DEBUG"] = "false"  # production: no query log on every cursor
+    os.environ.setdefault("SECRET_KEY", "bench-only-" + uuid.uuid4().hex)
     os.environ["DJANGO_SETTINGS_MODULE"] = "eventlab.settings"
     sys.path.insert(0, str(ROOT))
     try:

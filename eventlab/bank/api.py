@@ -88,7 +88,7 @@ def accounts(request: HttpRequest, lab_id: str):
 )
 def account(request: HttpRequest, lab_id: str, account_id: str, version: int | None = None, at: str | None = None):
     lab = lab_from_request(request, lab_id)
-    if version is not None and version < 1:
+    if version is not None and not 1 <= version < 2**31:
         return Status(422, {"detail": "Versions start at 1."})
     try:
         account_id = parse_account_id(account_id)
@@ -117,5 +117,8 @@ def parse_instant(text: str) -> datetime | None:
         except ValueError:
             moment = None
         if moment is not None:
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            try:
+                return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+            except OverflowError:  # e.g. year 1 at +05:00: before anything was ever recorded
+                return None
     return None

@@ -15,6 +15,7 @@ from eventlab.eventstore.core import (
     EventStore,
     NewEvent,
     RecordedEvent,
+    current_schema_version,
     fingerprint,
 )
 
@@ -70,14 +71,18 @@ def import_history(store: EventStore, log: str, history: list[dict], snapshot_ev
     order — old schema versions included — checking that each stream folds, and snapshotting as commands would."""
     states: dict[str, Account] = {}
     appended: list[RecordedEvent] = []
-    for item in history:
-        stream = item["stream"]
-        if item["type"] not in EVENTS or not stream.startswith("account-"):
-            raise Rejected(f"A bank scenario holds bank events on account streams, not {item['type']!r} on {stream!r}.")
+    for number, item in enumerate(history, 1):
+        stream, event_type = item.get("stream"), item.get("type")
+        schema_version, data = item.get("schema_version", 1), item.get("data")
+        if (event_type not in EVENTS or not isinstance(stream, str) or not stream.startswith("account-")
+                or not isinstance(data, dict) or schema_version not in range(1, current_schema_version(event_type) + 1)):
+            raise Rejected(f"Scenario event {number} is not a bank event on an account stream: {str(item)[:120]}")
         before = states.get(stream) or load_account(store, log, stream.removeprefix("account-")).account
-        new = NewEvent(item["type"], item["data"], item.get("schema_version", 1))
-        recorded = store.append(log, stream, [new], before.version).events
-        after = fold([from_recorded(e) for e in recorded], before)
+        recorded = store.append(log, stream, [NewEvent(event_type, data, schema_version)], before.version).events
+        try:
+            after = fold([from_recorded(e) for e in recorded], before)
+        except (TypeError, KeyError, ArithmeticError) as error:
+            raise Rejected(f"Scenario event {number} does not fit its account: {error}") from None
         snapshot_if_due(store, log, before, after, snapshot_every)
         states[stream] = after
         appended += recorded

@@ -41,7 +41,9 @@ def render_update(
     enabled = {m["name"] for m in context["readmodels"] if m["enabled"]}
     if enabled != known_models:
         # A read model was added in another tab: this tab needs the whole panel once.
-        parts.append(render_to_string("live/_readmodels.html", {"lab": lab, "root_oob": True, **context}))
+        parts.append(render_to_string(
+            "live/_readmodels.html", {"lab": lab, "root_oob": True, "accounts": context["rm"]["balances"], **context}
+        ))
     else:
         for model in context["readmodels"]:
             if model["enabled"]:

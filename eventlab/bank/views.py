@@ -60,7 +60,10 @@ def run(lab: Lab, payload: dict[str, Any], command_id: str, expected_version: in
 
 def bank_home(request: HttpRequest) -> HttpResponse:
     """The session's working lab (created the first time a lab page is opened), or the one picked (`?lab=`)."""
-    lab_id = request.GET.get("lab") or request.session.get(SESSION_CURRENT)
+    picked = request.GET.get("lab")
+    if picked is not None:
+        return redirect("bank-lab", lab_id=lab_for(request, picked).id)  # 404 unless this session has it
+    lab_id = request.session.get(SESSION_CURRENT)
     if not lab_id or lab_id not in session_labs(request.session) or not Lab.objects.filter(pk=lab_id).exists():
         # A session's first lab starts from the demo scenario when it is loaded, else empty.
         demo = Scenario.objects.filter(pk=DEMO_SCENARIO).first()
@@ -111,7 +114,7 @@ def _expected_version(raw: str | None) -> int | None | str:
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not raw.isdecimal() or len(raw) > 9:
         return "An expected version is a whole number, 0 or more."
     return int(raw)
 
@@ -201,7 +204,7 @@ def events_context(request: HttpRequest, lab: Lab) -> dict[str, Any]:
     stream = request.GET.get("stream", "")[:200]
     event_type = request.GET.get("type", "")[:100]
     before = request.GET.get("before", "")
-    before_position = int(before) if before.isdigit() and len(before) < 15 else None
+    before_position = int(before) if before.isdecimal() and len(before) < 15 else None
     head = store.head(lab.id)
     top = min(before_position - 1, head) if before_position else head
     matching = store.read_back(lab.id, top + 1, PAGE_SIZE + 1, stream or None, event_type or None)
@@ -274,7 +277,7 @@ def readmodel_action(request: HttpRequest, lab_id: str) -> HttpResponse:
         error = "Choose pause, resume, rebuild or a speed."
     else:
         try:
-            readmodels.act(lab, name, action, delay_ms=int(delay) if delay.isdigit() and len(delay) < 6 else None)
+            readmodels.act(lab, name, action, delay_ms=int(delay) if delay.isdecimal() and len(delay) < 6 else None)
         except (readmodels.UnknownReadModel, StoreError) as exc:
             error = str(exc)
     account = request.POST.get("account")
@@ -308,7 +311,7 @@ def time_travel_context(lab: Lab, account: str | None, version: str | None, at: 
         loaded = services.load(lab, account, at=moment)
         chosen = loaded.account.version
     else:
-        if version and version.isdigit() and len(version) < 10:
+        if version and version.isdecimal() and len(version) < 10:
             chosen = max(1, min(int(version), current))
         elif version:
             error = "A version is a whole number."
@@ -380,7 +383,7 @@ def time_travel(request: HttpRequest, lab_id: str) -> HttpResponse:
 def lab_settings(request: HttpRequest, lab_id: str) -> HttpResponse:
     lab = lab_for(request, lab_id)
     raw = request.POST.get("snapshot_every", "")
-    if raw.isdigit() and 1 <= int(raw) <= 10_000:
+    if raw.isdecimal() and 1 <= int(raw) <= 10_000:
         lab.snapshot_every = int(raw)
         lab.save(update_fields=["snapshot_every"])
     return redirect(reverse("bank-lab", kwargs={"lab_id": lab.id}) + "#time-travel")

@@ -100,6 +100,7 @@ class Projector:
         with transaction.atomic():
             checkpoints = [
                 c for c in Checkpoint.objects.select_for_update().filter(lab=lab, projection__in=names)
+                .order_by("projection")  # one lock order everywhere: no deadlock between projectors
                 if force or not c.paused
             ]
             if not checkpoints:
@@ -137,6 +138,8 @@ class Projector:
         """Forget the read model(s) and checkpoint(s); they then refill from position 0 as their mode says."""
         names = [names] if isinstance(names, str) else list(names)
         with transaction.atomic():
+            # Checkpoints first, as catching up does: the same lock order, so the two never deadlock.
+            list(Checkpoint.objects.select_for_update().filter(lab=lab, projection__in=names).order_by("projection"))
             ReadModelRow.objects.filter(lab=lab, projection__in=names).delete()
             Checkpoint.objects.filter(lab=lab, projection__in=names).update(position=0)
 

@@ -92,7 +92,7 @@ def events(
     limit: int = 100,
 ):
     lab = lab_from_request(request, lab_id)
-    if after < 0 or not 1 <= limit <= MAX_PAGE:
+    if not 0 <= after < 2**62 or not 1 <= limit <= MAX_PAGE:
         raise HttpError(422, f"'after' is 0 or more and 'limit' is 1 to {MAX_PAGE}.")
     page = store.read_log(lab.id, after=after, limit=limit)
     return {"events": [e.as_dict() for e in page], "head": store.head(lab.id)}

@@ -33,12 +33,9 @@ def create_lab(title: str = "Bank lab", kind: str = Lab.Kind.WORKING) -> tuple[L
 
 def start_scenario(scenario: Scenario, title: str | None = None) -> tuple[Lab, str]:
     """A new lab whose log starts with the scenario's events, appended through the store one by one."""
-    lab, token = create_lab(title=title or scenario.title)
-
-    def append_all(s: DjangoEventStore) -> AppendResult:
-        return AppendResult(bank_handlers.import_history(s, lab.id, scenario.events, lab.snapshot_every))
-
-    write(lab, append_all)
+    with transaction.atomic():  # a scenario that does not import leaves no half-made lab behind
+        lab, token = create_lab(title=title or scenario.title)
+        write(lab, lambda s: AppendResult(bank_handlers.import_history(s, lab.id, scenario.events, lab.snapshot_every)))
     return lab, token
 
 
@@ -49,7 +46,8 @@ def write(lab: Lab, append: Callable[[DjangoEventStore], AppendResult]) -> Appen
         result = append(store)
         if result.events and not result.duplicate:
             projector.run_inline(lab.id)
-            transaction.on_commit(lambda: after_commit(lab.id, result.events))
+            # Robust: the events are stored; a failing broadcast must not turn the reply into an error.
+            transaction.on_commit(lambda: after_commit(lab.id, result.events), robust=True)
     return result
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django_eventstream.channelmanager import DefaultChannelManager
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist, StorageBase
@@ -57,7 +57,11 @@ class LabChannelManager(DefaultChannelManager):
 def lab_events(request: HttpRequest, lab_id: str) -> HttpResponse:
     lab = lab_for(request, lab_id)
     channel = channel_for(lab.id)
+    # django-eventstream lets `es-meta` (a signed token) replace the channel list, and `recover` needs a GRIP proxy:
+    # this feed serves exactly one lab, checked above, so both are refused.
+    if "es-meta" in request.GET or "recover" in request.GET:
+        return HttpResponseBadRequest("This feed serves one lab; es-meta and recover are not supported.\n")
     if not request.META.get("HTTP_LAST_EVENT_ID") and not request.GET.get("lastEventId"):
         after = request.GET.get("after", "0")
-        request.META["HTTP_LAST_EVENT_ID"] = f"{channel}:{int(after) if after.isdigit() and len(after) < 15 else 0}"
+        request.META["HTTP_LAST_EVENT_ID"] = f"{channel}:{int(after) if after.isdecimal() and len(after) < 15 else 0}"
     return events(request, channels=[channel])
