@@ -15,8 +15,6 @@ from eventlab.labs.services import store
 
 from .views import LIVE_ROWS, readmodels_context
 
-SCAN = 2000  # when filtering a burst of new events, look at most this far back
-
 
 def render_update(
     lab_id: str, after: int, view: dict[str, Any], known_models: set[str]
@@ -29,14 +27,12 @@ def render_update(
     messages: list[str] = []
     parts: list[str] = []
     if view["live"] and head > after:
-        stream, event_type = view["stream"], view["type"]
-        start = max(after, head - (LIVE_ROWS if not (stream or event_type) else SCAN))
-        rows = [
-            e for e in store.read_log(lab_id, after=start)
-            if (not stream or e.stream == stream) and (not event_type or e.type == event_type)
-        ][-LIVE_ROWS:]
+        # The newest matching events in (after, head], newest first; a bigger burst shows its newest LIVE_ROWS
+        # (the rest are a page away).
+        newest = store.read_back(lab_id, head + 1, LIVE_ROWS, view["stream"] or None, view["type"] or None)
+        rows = [e for e in newest if e.position > after]
         if rows:
-            messages.append(render_to_string("live/_rows.html", {"events": list(reversed(rows)), "lab": lab}))
+            messages.append(render_to_string("live/_rows.html", {"events": rows, "lab": lab}))
     context = readmodels_context(lab, view["account"] or None)
     enabled = {m["name"] for m in context["readmodels"] if m["enabled"]}
     if enabled != known_models:

@@ -79,6 +79,7 @@ class Checkpoint(models.Model):
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.INLINE)
     paused = models.BooleanField(default=False)
     delay_ms = models.IntegerField(default=0)
+    moved_at = models.DateTimeField(null=True, blank=True, help_text="When the checkpoint last moved.")
 
     class Meta:
         db_table = "eventstore_checkpoint"

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from .models import Checkpoint, ReadModelRow
 from .readmodels import Doc, Projection
@@ -118,12 +120,24 @@ class Projector:
                     projection.apply(rows, event)
                 rows.flush()
                 moved = Checkpoint.objects.filter(pk=checkpoint.pk, position=checkpoint.position).update(
-                    position=todo[-1].position
+                    position=todo[-1].position, moved_at=timezone.now()
                 )
                 if moved != 1:  # another projector got there first: undo ours
                     transaction.set_rollback(True)
                     return 0
             return len(events)
+
+    def catch_up_slowly(self, lab: str, name: str) -> int:
+        """A slowed-down projection applies one event when its delay has passed since it last moved. Whoever calls
+        this (every open tab, on any process), the pace stays one event per delay."""
+        with transaction.atomic():
+            checkpoint = Checkpoint.objects.select_for_update().filter(lab=lab, projection=name).first()
+            if checkpoint is None or checkpoint.paused or not checkpoint.delay_ms:
+                return 0
+            due = checkpoint.moved_at is None or (
+                timezone.now() - checkpoint.moved_at >= timedelta(milliseconds=checkpoint.delay_ms)
+            )
+            return self._apply_batch(lab, [name], 1, force=False) if due else 0
 
     def run_inline(self, lab: str) -> None:
         """Inside a command's transaction: bring every inline, running projection up to the new head."""

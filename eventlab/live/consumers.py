@@ -78,8 +78,8 @@ def slowed_projections(lab_id: str) -> dict[str, int]:
 
 
 @database_sync_to_async
-def apply_one(lab_id: str, name: str) -> int:
-    return projector.catch_up(lab_id, name, limit=1)
+def apply_one_if_due(lab_id: str, name: str) -> int:
+    return projector.catch_up_slowly(lab_id, name)
 
 
 class LabConsumer(AsyncWebsocketConsumer):
@@ -91,7 +91,6 @@ class LabConsumer(AsyncWebsocketConsumer):
         self.view: dict[str, Any] | None = None
         self.after = 0
         self.known_models: set[str] = set()
-        self.lock = asyncio.Lock()
         self.projectors: dict[str, asyncio.Task] = {}
         await self.accept()
         if not await may_use(self.scope.get("session"), self.lab_id):
@@ -113,9 +112,8 @@ class LabConsumer(AsyncWebsocketConsumer):
         if isinstance(view, str):
             await self.send(text_data=f'<p id="live-error" hx-swap-oob="true" role="alert">{escape(view)}</p>')
             return
-        async with self.lock:
-            self.view, self.after = view, view["after"]
-            self.known_models = await self._known_models()
+        self.view, self.after = view, view["after"]
+        self.known_models = await self._known_models()
         await self.push()
 
     async def _known_models(self) -> set[str]:
@@ -126,23 +124,22 @@ class LabConsumer(AsyncWebsocketConsumer):
             await self.push()
 
     async def push(self) -> None:
-        async with self.lock:
-            messages, self.after, self.known_models = await render(
-                self.lab_id, self.after, self.view, self.known_models
-            )
-            for message in messages:
-                await self.send(text_data=message)
+        # Channels runs one handler of a consumer at a time, so pushes never interleave.
+        messages, self.after, self.known_models = await render(self.lab_id, self.after, self.view, self.known_models)
+        for message in messages:
+            await self.send(text_data=message)
         for name, delay in (await slowed_projections(self.lab_id)).items():
             task = self.projectors.get(name)
             if task is None or task.done():
                 self.projectors[name] = asyncio.create_task(self.run_slowly(name, delay))
 
     async def run_slowly(self, name: str, delay_ms: int) -> None:
-        """Apply one event, wake everyone, wait; until caught up, paused or set back to instant.
+        """Until caught up, paused or set back to instant: apply one event when it is due, and wake everyone.
+        Every tab on the lab runs this; the checkpoint's `moved_at` keeps the pace at one event per delay.
         Waits with asyncio.sleep (never time.sleep, which would block the server and hold SQLite's write lock)."""
         while True:
-            await asyncio.sleep(delay_ms / 1000)
-            if await apply_one(self.lab_id, name):
+            await asyncio.sleep(min(delay_ms, 250) / 1000)
+            if await apply_one_if_due(self.lab_id, name):
                 await self.channel_layer.group_send(self.group, wake_message(self.lab_id, 0))
             pending = await slowed_projections(self.lab_id)
             if name not in pending:

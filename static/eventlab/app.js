@@ -42,8 +42,16 @@
   document.addEventListener("htmx:wsClose", function () { socket = null; setStatus("offline", "not live (reconnecting)"); });
   document.addEventListener("htmx:wsError", function () { setStatus("offline", "not live"); });
 
+  // A row already on the page (pushed just before a reconnect) is never added twice.
+  document.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    if (!evt.detail.target || evt.detail.target.id !== "event-rows") return;
+    evt.detail.fragment.querySelectorAll("tr[id]").forEach(function (row) {
+      if (document.getElementById(row.id)) row.remove();
+    });
+  });
+
   // After a filter, page or statement change re-renders a panel, tell the socket the new view.
-  document.body && document.addEventListener("htmx:afterSettle", function (evt) {
+  document.addEventListener("htmx:afterSettle", function (evt) {
     if (!socket) return;
     var target = evt.detail.target;
     if (target && target.id === "event-panel") {

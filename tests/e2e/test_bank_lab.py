@@ -150,7 +150,7 @@ def test_pausing_a_read_model_shows_lag_and_resuming_catches_up(lab_page, new_pa
 
 def test_a_slowed_read_model_catches_up_one_event_at_a_time(lab_page):
     statements = lab_page.locator("article", has=lab_page.locator("#rm-statements-h"))
-    statements.get_by_label("Speed of Statements").select_option("500")
+    statements.get_by_label("Speed of Statements", exact=True).select_option("500")
     statements.get_by_role("button", name="Set speed").click()
     expect(lab_page.locator("#rm-statements-status")).to_contain_text("slowed: 500 ms")
     send(lab_page, "Deposit", "acc-1", amount="1.00")

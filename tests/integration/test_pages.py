@@ -199,7 +199,9 @@ def test_an_accepted_command_shows_its_events_plain_and_with_htmx(client):
     assert "#1</code> AccountOpened" in text(plain)
     assert 'id="event-1"' in plain.content.decode()  # the whole page, with the log
     assert "<html" not in partial.content.decode()
-    assert partial.content.decode().strip().startswith('<div id="command-result"')
+    # Only the result, swapped into the page's #command-result live region (which stays, so it is announced).
+    assert 'id="command-result"' not in partial.content.decode()
+    assert "Accepted: Deposit" in text(partial)
     assert "#2</code> MoneyDeposited on <code>account-acc-1</code> v2" in text(partial)
 
 
@@ -475,7 +477,7 @@ def test_pausing_a_read_model_makes_it_lag_visibly(client):
     lagging = text(client.get(f"/labs/{lab.id}/bank/readmodels", headers=HX))
 
     assert "<strong>paused</strong>" in paused
-    assert 'value="resume">Resume' in paused
+    assert 'value="resume" aria-label="Resume Accounts">Resume' in paused
     assert re.search(r'id="rm-balances-status" class="rm-status lagging".*?checkpoint <strong>2</strong> / head 3 · '
                      r"<strong>lag 1</strong> \(stale read\)", lagging)
     assert '<td class="num">1.00</td>' in lagging  # the stale balance

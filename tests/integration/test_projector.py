@@ -313,3 +313,19 @@ def test_two_projectors_catching_up_at_once_never_double_apply():
     for name in ALL:
         assert checkpoint(lab, name).position == 1500
         assert projector.docs(lab.id, name) == fresh_fold(lab, name)
+
+
+@pytest.mark.django_db
+def test_a_slowed_projection_keeps_its_pace_however_many_tabs_drive_it(lab):
+    some_history(lab)
+    lab_readmodels.act(lab, "summary", "configure", delay_ms=5000)
+    Checkpoint.objects.filter(lab=lab.id, projection="summary").update(position=0, moved_at=None)
+    # The first tab to ask applies one event…
+    assert projector.catch_up_slowly(lab.id, "summary") == 1
+    # …and every other tab asking within the delay applies nothing: one event per 5 s, not one per tab.
+    assert [projector.catch_up_slowly(lab.id, "summary") for _tab in range(5)] == [0] * 5
+    assert checkpoint(lab, "summary").position == 1
+    # Set back to instant, it is no longer driven slowly (the normal catch-up takes over).
+    lab_readmodels.act(lab, "summary", "configure", delay_ms=0)
+    assert projector.catch_up_slowly(lab.id, "summary") == 0
+    assert lag(lab, "summary") == 0
