@@ -3,13 +3,15 @@ plain requests the whole page, so everything works without JavaScript (just not 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import close_old_connections, connection
+from asgiref.sync import sync_to_async
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -143,41 +145,40 @@ def command(request: HttpRequest, lab_id: str) -> HttpResponse:
 
 
 @require_POST
-def race(request: HttpRequest, lab_id: str) -> HttpResponse:
-    """Two deposits on the same expected version, sent at the same moment from two threads: exactly one wins."""
-    lab = lab_for(request, lab_id)
-    account_id = request.POST.get("account_id", "")
-    amounts = [request.POST.get("amount_a", "10.00"), request.POST.get("amount_b", "20.00")]
+async def race(request: HttpRequest, lab_id: str) -> HttpResponse:
+    """Two deposits on the same expected version, sent at the same moment from two threads: exactly one wins.
+
+    Async, so the two contenders run in the server's own worker threads: their after-commit broadcasts then reach
+    the live feed through the server's event loop, as every other command's do."""
+    lab = await sync_to_async(lab_for)(request, lab_id)
+    post = request.POST
+    amounts = [post.get("amount_a", "10.00"), post.get("amount_b", "20.00")]
+    account_id = post.get("account_id", "")
     try:
         account_id = parse_account_id(account_id)
-        version = services.load(lab, account_id).account.version
+        version = (await sync_to_async(services.load)(lab, account_id)).account.version
         if version == 0:
             raise Rejected(f"There is no account {account_id}; open it first.")
     except Rejected as rejected:
         outcomes = [Outcome("Race", False, [], str(rejected))]
     else:
-        outcomes = [Outcome("", False, [])] * 2
         start = threading.Barrier(2)
 
-        def contender(i: int) -> None:
-            close_old_connections()
+        def contender(i: int) -> Outcome:
             try:
                 start.wait(timeout=5)
                 payload = {"command": "Deposit", "account_id": account_id, "amount": amounts[i]}
                 title = f"Tab {'AB'[i]}: deposit {amounts[i]} expecting version {version}"
-                outcomes[i] = run(lab, payload, str(uuid.uuid4()), version, title)
+                return run(lab, payload, str(uuid.uuid4()), version, title)
             finally:
-                connection.close()
+                connection.close()  # this worker thread's own connection
 
-        threads = [threading.Thread(target=contender, args=(i,)) for i in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        outcomes = list(await asyncio.gather(*(sync_to_async(contender, thread_sensitive=False)(i) for i in (0, 1))))
     context = {"race": outcomes, "race_account": account_id}
     if request.htmx:
-        return render(request, "bank/lab.html#race-result", {"lab": lab, **context})
-    return render(request, "bank/lab.html", page_context(request, lab, **context))
+        return await sync_to_async(render)(request, "bank/lab.html#race-result", {"lab": lab, **context})
+    full = await sync_to_async(page_context)(request, lab, **context)
+    return await sync_to_async(render)(request, "bank/lab.html", full)
 
 
 @require_POST
