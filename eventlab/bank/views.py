@@ -95,7 +95,6 @@ def page_context(request: HttpRequest, lab: Lab, **extra: Any) -> dict[str, Any]
         "join_url": request.build_absolute_uri(lab.join_url),
         "head": store.head(lab.id),
         "accounts": accounts,
-        "new_command_id": str(uuid.uuid4()),
         "scenarios": Scenario.objects.all(),
         **events_context(request, lab),
         **readmodels_context(lab, account),
@@ -139,8 +138,7 @@ def command(request: HttpRequest, lab_id: str) -> HttpResponse:
         outcome = run(lab, payload, command_id, expected, name or "Command")
     status = 200 if outcome.accepted else (409 if outcome.conflict else 422)
     if request.htmx:
-        return render(request, "bank/lab.html#command-result",
-                      {"lab": lab, "outcome": outcome, "new_command_id": str(uuid.uuid4())}, status=status)
+        return render(request, "bank/lab.html#command-result", {"lab": lab, "outcome": outcome}, status=status)
     return render(request, "bank/lab.html", page_context(request, lab, outcome=outcome), status=status)
 
 
@@ -192,8 +190,7 @@ def retry(request: HttpRequest, lab_id: str) -> HttpResponse:
     title = f"Retry of {payload.get('command', 'command')} with command id {command_id[:8]}…"
     outcome = run(lab, payload, command_id, None if isinstance(expected, str) else expected, title)
     if request.htmx:
-        return render(request, "bank/lab.html#command-result",
-                      {"lab": lab, "outcome": outcome, "new_command_id": str(uuid.uuid4())})
+        return render(request, "bank/lab.html#command-result", {"lab": lab, "outcome": outcome})
     return render(request, "bank/lab.html", page_context(request, lab, outcome=outcome))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
@@ -109,9 +110,9 @@ def stream(request: HttpRequest, lab_id: str, stream: str):
 def export(request: HttpRequest, lab_id: str):
     lab = lab_from_request(request, lab_id)
 
-    def lines():
+    async def lines():  # async, so the server streams it batch by batch instead of buffering the whole log
         after = 0
-        while batch := store.read_log(lab.id, after=after, limit=MAX_PAGE):
+        while batch := await sync_to_async(store.read_log)(lab.id, after=after, limit=MAX_PAGE):
             for event in batch:
                 yield json.dumps(event.as_stored_dict()) + "\n"
             after = batch[-1].position

@@ -61,6 +61,8 @@ def act(lab: Lab, name: str, action: str, mode: str | None = None, delay_ms: int
         changes["delay_ms"] = max(0, min(MAX_DELAY_MS, delay_ms))
         if changes["delay_ms"]:
             changes["mode"] = Checkpoint.Mode.ASYNC  # a slowed-down projector cannot run inside the command
+        elif mode is None:
+            changes["mode"] = Checkpoint.Mode.INLINE  # back to instant: back inside the command's transaction
     with transaction.atomic():
         if changes:
             Checkpoint.objects.filter(lab=lab.id, projection=name).update(**changes)

@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.test import Client
 
@@ -204,11 +205,16 @@ def test_an_unknown_stream_is_empty_at_version_0(client):
 # --- Export ----------------------------------------------------------------------------------------------------------
 
 
+async def read_stream(response) -> str:
+    """The export streams asynchronously (as daphne serves it): read it the same way."""
+    return "".join([chunk.decode() async for chunk in response.streaming_content])
+
+
 def export_lines(client: Client, lab_id: str, token: str) -> list[dict]:
     response = client.get(f"/api/labs/{lab_id}/export", **auth(token))
     assert response.status_code == 200
     assert "ndjson" in response["Content-Type"]
-    text = b"".join(response.streaming_content).decode()
+    text = async_to_sync(read_stream)(response)
     assert text == "" or text.endswith("\n")
     return [json.loads(line) for line in text.splitlines()]
 

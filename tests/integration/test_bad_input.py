@@ -8,7 +8,10 @@ import json
 import re
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import Client
+
+from tests.integration.test_api_labs import read_stream
 
 pytestmark = pytest.mark.django_db
 
@@ -379,7 +382,7 @@ def test_a_script_owner_name_is_stored_verbatim(client, xss_lab):
     event = client.get(f"/api/labs/{xss_lab.id}/events").json()["events"][0]
 
     assert event["data"]["owner"] == XSS
-    exported = b"".join(client.get(f"/api/labs/{xss_lab.id}/export").streaming_content).decode()
+    exported = async_to_sync(read_stream)(client.get(f"/api/labs/{xss_lab.id}/export"))
     assert json.loads(exported.splitlines()[0])["data"]["owner"] == XSS
     accounts = client.get(f"/api/labs/{xss_lab.id}/bank/accounts").json()["accounts"]
     assert accounts[0]["owner"] == XSS
