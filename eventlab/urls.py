@@ -13,6 +13,7 @@ urlpatterns = [
     # Labs: start a new one, join one through its link
     path("labs/new", labs.new_lab, name="lab-new"),
     path("labs/join/<str:code>", labs.join, name="lab-join"),
+    path("labs/<str:lab_id>/token", labs.new_token, name="lab-token"),
     # The bank lab
     path("labs/bank/", bank.bank_home, name="bank-home"),
     path("labs/<str:lab_id>/bank/", bank.lab_page, name="bank-lab"),

@@ -604,3 +604,15 @@ def test_the_forms_need_the_csrf_token_the_page_gives_them():
                                headers={**HX, "X-CSRFToken": token})
     assert with_header.status_code == 200
     assert store.head(lab.id) == 2
+
+
+def test_a_browser_lab_can_make_an_api_token_for_curl(client):
+    lab = bank_with_history(client, 1)
+    shown = client.post(f"/labs/{lab.id}/token", headers=HX).content.decode()
+    token = re.search(r'id="token-value" type="text" readonly value="([^"]+)"', shown).group(1)
+    # The token opens the lab over the API; making another one retires it.
+    assert Client().get(f"/api/labs/{lab.id}/events", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    client.post(f"/labs/{lab.id}/token", headers=HX)
+    assert Client().get(f"/api/labs/{lab.id}/events", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 404
+    # Another session cannot make tokens for this lab.
+    assert Client().post(f"/labs/{lab.id}/token").status_code == 404
