@@ -359,7 +359,8 @@ def chart(points: list[tuple[int, Decimal]], chosen: int, width: int = 560, heig
     path = []
     for version, balance in points[::step] + points[-1:]:
         path.append(f"{'M' if not path else 'L'}{x(version)},{y(balance)}")
-    marker = next((p for p in points if p[0] == chosen), points[-1])
+    before_first = (1, Decimal(0))  # an instant before the account existed: the start of the chart, at zero
+    marker = next((p for p in points if p[0] == chosen), before_first if chosen == 0 else points[-1])
     return {
         "width": width, "height": height, "pad": pad, "path": " ".join(path), "max": max_balance,
         "mx": x(marker[0]), "my": y(marker[1]), "base": height - pad, "right": width - pad,

@@ -187,8 +187,8 @@ def test_a_conflicting_retry_with_the_command_id_of_an_applied_command_is_not_a_
     assert again.json() == first.json()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_racing_commands_without_expected_version_all_succeed():
+def racing_lab():
+    """A lab with acc-1 open, and a `post` that sends a command from a client of its own (as racing writers do)."""
     lab_client = Client()
     created = lab_client.post("/api/labs").json()
     lab_id, token = created["id"], created["token"]
@@ -198,6 +198,12 @@ def test_racing_commands_without_expected_version_all_succeed():
                              content_type="application/json", **auth(token))
 
     assert post({"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"}).status_code == 201
+    return lab_client, lab_id, token, post
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_commands_without_expected_version_all_succeed():
+    lab_client, lab_id, token, post = racing_lab()
     statuses: list[int] = []
     answers: list[str] = []
     start = threading.Barrier(WRITERS)
@@ -228,15 +234,7 @@ def test_racing_commands_without_expected_version_all_succeed():
 
 @pytest.mark.django_db(transaction=True)
 def test_racing_commands_on_one_expected_version_exactly_one_wins():
-    lab_client = Client()
-    created = lab_client.post("/api/labs").json()
-    lab_id, token = created["id"], created["token"]
-
-    def post(body: dict):
-        return Client().post(f"/api/labs/{lab_id}/bank/commands", data=json.dumps(body),
-                             content_type="application/json", **auth(token))
-
-    assert post({"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"}).status_code == 201
+    lab_client, lab_id, token, post = racing_lab()
     answers = []
     start = threading.Barrier(4)
 
