@@ -68,7 +68,9 @@ class Node(Protocol):
         """Fold one of this node's own events into its state (also how a crashed node is rebuilt)."""
 
     def handle(self, message: Message, ctx: Context) -> None:
-        """React to one message: record events and send messages through `ctx`."""
+        """React to one message: record events and send messages through `ctx`.
+
+        A node may also define `resume(ctx)`, called after a crashed node is rebuilt from its events."""
 
 
 class Context:
@@ -223,7 +225,9 @@ class Simulation:
         """The node loses everything in memory; only its recorded events survive."""
         self.crashed.add(node)
         self.live[node] = self.nodes[node]()
-        self._append("NodeCrashed", {"node": node})
+        lost = [m for m in self._inflight if m.timer and m.target == node]  # its timers lived in its memory
+        self._inflight = [m for m in self._inflight if m not in lost]
+        self._append("NodeCrashed", {"node": node, "timers_lost": [m.id for m in lost]})
 
     def recover(self, node: str) -> int:
         """Rebuild the node by replaying its own events; returns how many were replayed."""
@@ -236,6 +240,9 @@ class Simulation:
         self.live[node] = fresh
         self.crashed.discard(node)
         self._append("NodeRecovered", {"node": node, "replayed": len(own)})
+        resume = getattr(fresh, "resume", None)
+        if resume is not None:  # e.g. re-send what it was waiting on: its timers died with it
+            resume(Context(self, fresh, None))
         return len(own)
 
     def _append(self, event_type: str, data: dict[str, Any]) -> SimEvent:

@@ -1,0 +1,281 @@
+"""The order saga, orchestrated, as nodes of the simulation engine. Pure Python, no Django.
+
+Place order -> Orders creates it -> Payments reserves payment -> Inventory ships -> the order completes.
+Compensations: PaymentFailed -> CancelOrder; ShippingFailed -> RefundPayment, then CancelOrder.
+Every command carries a command id that stays the same across retries, and each service keeps an inbox of the ids it
+has processed, so a duplicate or a retry is answered again without being done twice (unless a fault switches that
+off for a service). The orchestrator waits 2,000 ms (virtual) for each reply, retries after 100, 200 and 400 ms, then
+compensates — or, where compensating is no longer possible or is what failed, dead-letters the saga for a person.
+A crashed orchestrator is rebuilt from its own events and re-sends the command it was waiting on.
+
+Status: the orchestration engine and its failure matrix (tests/unit/test_saga_orchestration.py). Choreography, the
+lab's pages, its API and its fixtures are not built yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventlab.sim.engine import Context, Fault, Message, SimEvent, Simulation
+
+REPLY_TIMEOUT_MS = 2_000
+BACKOFF_MS = (100, 200, 400)
+RESTART_AFTER_MS = 1_000
+FINAL = {"completed", "compensated", "dead_lettered"}
+
+# What the orchestrator does next when a reply arrives: (next command, its service) or a final state.
+NEXT = {
+    "OrderCreated": ("ReservePayment", "payments"),
+    "PaymentReserved": ("ShipItems", "inventory"),
+    "ItemsShipped": ("CompleteOrder", "orders"),
+    "PaymentFailed": ("CancelOrder", "orders"),
+    "ShippingFailed": ("RefundPayment", "payments"),
+    "PaymentRefunded": ("CancelOrder", "orders"),
+}
+COMPENSATING_ON = {"PaymentFailed", "ShippingFailed"}
+FINISHED_BY = {"OrderCompleted": "completed", "OrderCancelled": "compensated"}
+# When a command's retries run out: what undoes what may have happened, or None (a person must look: dead letter).
+ON_GIVING_UP = {
+    "CreateOrder": ("CancelOrder", "orders"),
+    "ReservePayment": ("RefundPayment", "payments"),
+    "ShipItems": None,  # the items may be on their way: no automatic refund
+    "CompleteOrder": None,  # paid and shipped: only completing is right
+    "RefundPayment": None,
+    "CancelOrder": None,
+}
+
+
+class Service:
+    """A service with its own local state and an inbox of processed command ids (its idempotency record)."""
+
+    name = ""
+
+    def __init__(self, idempotent: bool = True, failing: bool = False):
+        self.idempotent, self.failing = idempotent, failing
+        self.inbox: dict[str, dict[str, Any]] = {}  # command id -> the reply it got
+
+    def apply(self, event: SimEvent) -> None:
+        if event.type == "CommandProcessed":
+            self.inbox[event.data["command_id"]] = event.data["reply"]
+        self.evolve(event)
+
+    def evolve(self, event: SimEvent) -> None:
+        """Fold one of the service's domain events into its state."""
+
+    def handle(self, message: Message, ctx: Context) -> None:
+        command_id = message.payload["command_id"]
+        if self.idempotent and command_id in self.inbox:
+            reply = self.inbox[command_id]  # seen before: answer again, do nothing again
+        else:
+            reply_type, facts = self.decide(message)
+            reply = {"type": reply_type, "order_id": message.payload["order_id"], "command_id": command_id}
+            for event_type, data in facts:
+                ctx.record(event_type, **data)
+            ctx.record("CommandProcessed", command_id=command_id, command=message.type, reply=reply)
+        ctx.send(message.source, reply["type"], **{k: v for k, v in reply.items() if k != "type"})
+
+    def decide(self, message: Message) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+        raise NotImplementedError
+
+
+class Orders(Service):
+    name = "orders"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.orders: dict[str, str] = {}
+
+    def evolve(self, event: SimEvent) -> None:
+        status = {"OrderCreated": "pending", "OrderCompleted": "completed", "OrderCancelled": "cancelled"}
+        if event.type in status:
+            self.orders[event.data["order_id"]] = status[event.type]
+
+    def decide(self, message):
+        order_id = message.payload["order_id"]
+        event = {"CreateOrder": "OrderCreated", "CompleteOrder": "OrderCompleted", "CancelOrder": "OrderCancelled"}
+        return event[message.type], [(event[message.type], {"order_id": order_id})]
+
+
+class Payments(Service):
+    name = "payments"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.charges: list[str] = []  # order ids, once per reservation taken
+        self.refunds: list[str] = []
+
+    def evolve(self, event: SimEvent) -> None:
+        if event.type == "PaymentReserved":
+            self.charges.append(event.data["order_id"])
+        elif event.type == "PaymentRefunded":
+            self.refunds.append(event.data["order_id"])
+
+    def held(self, order_id: str) -> int:
+        return self.charges.count(order_id) - self.refunds.count(order_id)
+
+    def decide(self, message):
+        order_id = message.payload["order_id"]
+        if message.type == "RefundPayment":
+            facts = [("PaymentRefunded", {"order_id": order_id})] if self.held(order_id) > 0 else []
+            return "PaymentRefunded", facts  # refunding what was never taken is a no-op that still answers
+        if self.failing:
+            return "PaymentFailed", [("PaymentFailed", {"order_id": order_id, "reason": "card declined"})]
+        return "PaymentReserved", [("PaymentReserved", {"order_id": order_id, "amount": message.payload["amount"]})]
+
+
+class Inventory(Service):
+    name = "inventory"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.shipments: list[str] = []
+
+    def evolve(self, event: SimEvent) -> None:
+        if event.type == "ItemsShipped":
+            self.shipments.append(event.data["order_id"])
+
+    def decide(self, message):
+        order_id = message.payload["order_id"]
+        if self.failing:
+            return "ShippingFailed", [("ShippingFailed", {"order_id": order_id, "reason": "out of stock"})]
+        return "ItemsShipped", [("ItemsShipped", {"order_id": order_id})]
+
+
+@dataclass
+class Pending:
+    command: str
+    target: str
+    command_id: str
+    attempt: int
+    issued_at: int  # tells this sending's timeout apart from an older one's (e.g. from before a crash)
+
+
+@dataclass
+class Orchestrator:
+    """The saga's controller. Its state is a fold of its own events, so a crash loses nothing it recorded."""
+
+    name: str = "orchestrator"
+    status: str = "new"
+    order: dict[str, Any] = field(default_factory=dict)
+    pending: Pending | None = None
+
+    def apply(self, event: SimEvent) -> None:
+        data = event.data
+        if event.type == "SagaStarted":
+            self.status, self.order = "running", data["order"]
+        elif event.type == "CommandIssued":
+            self.pending = Pending(data["command"], data["target"], data["command_id"], data["attempt"], event.at_ms)
+        elif event.type == "SagaCompensating":
+            self.status = "compensating"
+        elif event.type in ("SagaCompleted", "SagaCompensated", "SagaDeadLettered"):
+            self.status = {"SagaCompleted": "completed", "SagaCompensated": "compensated"}.get(
+                event.type, "dead_lettered")
+            self.pending = None
+
+    def handle(self, message: Message, ctx: Context) -> None:
+        if message.type == "PlaceOrder":
+            ctx.record("SagaStarted", order=message.payload)
+            self.issue(ctx, "CreateOrder", "orders")
+        elif self.status in FINAL:
+            return
+        elif message.type == "ReplyTimeout":
+            self.timed_out(ctx, message.payload)
+        elif message.type == "Retry":
+            if self.pending and self.pending.command_id == message.payload["command_id"]:
+                self.issue(ctx, self.pending.command, self.pending.target, self.pending.attempt + 1)
+        elif self.pending and message.payload.get("command_id") == self.pending.command_id:
+            self.replied(ctx, message.type)
+        # else: a late or duplicate reply to a command already answered: nothing to do
+
+    def resume(self, ctx: Context) -> None:
+        """After a crash: the timers died with the old process, so ask again (same command id: no harm done)."""
+        if self.pending and self.status not in FINAL:
+            self.issue(ctx, self.pending.command, self.pending.target, self.pending.attempt)
+
+    def replied(self, ctx: Context, reply: str) -> None:
+        ctx.record("ReplyReceived", reply=reply, command_id=self.pending.command_id)
+        if reply in FINISHED_BY:
+            final = FINISHED_BY[reply]
+            ctx.record("SagaCompleted" if final == "completed" else "SagaCompensated")
+            return
+        if reply in COMPENSATING_ON:
+            ctx.record("SagaCompensating", reason=reply)
+        self.issue(ctx, *NEXT[reply])
+
+    def timed_out(self, ctx: Context, payload: dict[str, Any]) -> None:
+        pending = self.pending
+        if not pending or (pending.command_id, pending.issued_at) != (payload["command_id"], payload["issued_at"]):
+            return  # a reply came in time, or the command was sent again since
+        if pending.attempt <= len(BACKOFF_MS):
+            ctx.record("RetryScheduled", command=pending.command, attempt=pending.attempt + 1,
+                       after_ms=BACKOFF_MS[pending.attempt - 1])
+            ctx.timer(BACKOFF_MS[pending.attempt - 1], "Retry", command_id=pending.command_id)
+            return
+        undo = ON_GIVING_UP[pending.command]
+        if undo is None or self.status == "compensating":
+            ctx.record("SagaDeadLettered", command=pending.command, attempts=pending.attempt,
+                       reason=f"no reply to {pending.command} after {pending.attempt} attempts")
+            return
+        ctx.record("SagaCompensating", reason=f"no reply to {pending.command}")
+        self.issue(ctx, *undo)
+
+    def issue(self, ctx: Context, command: str, target: str, attempt: int = 1) -> None:
+        command_id = f"{self.order['order_id']}:{command}"
+        ctx.record("CommandIssued", command=command, target=target, command_id=command_id, attempt=attempt)
+        ctx.send(target, command, order_id=self.order["order_id"], amount=self.order.get("amount", "0.00"),
+                 command_id=command_id)
+        ctx.timer(REPLY_TIMEOUT_MS, "ReplyTimeout", command_id=command_id, issued_at=ctx.now_ms)
+
+
+class Client:
+    """Whoever placed the order: it only sends PlaceOrder."""
+
+    name = "client"
+
+    def apply(self, event: SimEvent) -> None:
+        pass
+
+    def handle(self, message: Message, ctx: Context) -> None:
+        pass
+
+
+def faults_from(specs: list[dict[str, Any]]) -> tuple[list[Fault], dict[str, dict[str, Any]]]:
+    """The API's fault specs -> engine faults, and settings for the services (declining, idempotency off)."""
+    engine, settings = [], {"orders": {}, "payments": {}, "inventory": {}}
+    for spec in specs:
+        kind = spec["kind"]
+        if kind == "payment_declined":
+            settings["payments"]["failing"] = True
+        elif kind == "shipping_failed":
+            settings["inventory"]["failing"] = True
+        elif kind == "idempotency_off":
+            settings[spec["service"]]["idempotent"] = False
+        elif kind == "service_down":
+            engine.append(Fault("down", node=spec["service"], steps=spec.get("steps", 3)))
+        elif kind in ("drop", "duplicate", "delay"):
+            engine.append(Fault(kind, message=spec["message"], nth=spec.get("nth", 1), ms=spec.get("ms", 0)))
+        elif kind == "orchestrator_crash":
+            engine.append(Fault("crash", node="orchestrator", after_step=spec["after_step"],
+                                restart_after_ms=spec.get("restart_after_ms", RESTART_AFTER_MS)))
+        else:
+            raise ValueError(f"Unknown fault kind {kind!r}.")
+    return engine, settings
+
+
+def orchestrated_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = ()) -> Simulation:
+    """A ready-to-step simulation of one order saga, the PlaceOrder already on its way."""
+    engine_faults, settings = faults_from(list(faults))
+    sim = Simulation(
+        {
+            "client": Client,
+            "orchestrator": Orchestrator,
+            "orders": lambda: Orders(**settings["orders"]),
+            "payments": lambda: Payments(**settings["payments"]),
+            "inventory": lambda: Inventory(**settings["inventory"]),
+        },
+        seed=seed,
+        faults=engine_faults,
+    )
+    sim.send("client", "orchestrator", "PlaceOrder", dict(order))
+    return sim

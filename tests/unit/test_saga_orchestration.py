@@ -1,0 +1,128 @@
+"""The orchestrated order saga on the simulation engine: the happy path, each compensation, and a failure matrix
+— every fault kind at every step — checked against the invariants the course teaches."""
+
+import pytest
+
+from eventlab.sagas.domain import FINAL, orchestrated_saga
+
+ORDER = {"order_id": "o-1", "customer": "Ada", "amount": "12.50"}
+FLOW = ["CreateOrder", "OrderCreated", "ReservePayment", "PaymentReserved", "ShipItems", "ItemsShipped",
+        "CompleteOrder", "OrderCompleted", "PaymentFailed", "ShippingFailed", "RefundPayment", "PaymentRefunded",
+        "CancelOrder", "OrderCancelled"]
+
+
+def run(faults=(), seed=1):
+    sim = orchestrated_saga(ORDER, seed=seed, faults=list(faults))
+    sim.run(max_steps=2_000)
+    assert sim.done, "a saga always ends: nothing is left in flight"
+    return sim
+
+
+def status(sim):
+    return sim.live["orchestrator"].status
+
+
+def check_invariants(sim, idempotent=True):
+    orders, payments, inventory = (sim.live[n] for n in ("orders", "payments", "inventory"))
+    assert status(sim) in FINAL
+    order_status = orders.orders.get("o-1")
+    if order_status == "cancelled":
+        assert payments.held("o-1") == 0, "no payment stays reserved for a cancelled order"
+    for shipped in inventory.shipments:
+        assert payments.held(shipped) > 0, "nothing ships unpaid"
+    if idempotent:
+        assert payments.charges.count("o-1") <= 1, "no duplicate charge"
+        assert inventory.shipments.count("o-1") <= 1, "no duplicate shipment"
+    if status(sim) == "completed":
+        assert order_status == "completed" and payments.held("o-1") == 1 and inventory.shipments == ["o-1"]
+    if status(sim) == "compensated":
+        assert order_status == "cancelled" and not inventory.shipments
+
+
+def test_the_happy_path_completes():
+    sim = run()
+    assert status(sim) == "completed"
+    issued = [e.data["command"] for e in sim.history if e.type == "CommandIssued"]
+    assert issued == ["CreateOrder", "ReservePayment", "ShipItems", "CompleteOrder"]
+    check_invariants(sim)
+
+
+def test_a_declined_payment_cancels_the_order():
+    sim = run([{"kind": "payment_declined"}])
+    assert status(sim) == "compensated"
+    assert [e.data["command"] for e in sim.history if e.type == "CommandIssued"][-1] == "CancelOrder"
+    check_invariants(sim)
+
+
+def test_failed_shipping_refunds_then_cancels():
+    sim = run([{"kind": "shipping_failed"}])
+    assert status(sim) == "compensated"
+    issued = [e.data["command"] for e in sim.history if e.type == "CommandIssued"]
+    assert issued[-2:] == ["RefundPayment", "CancelOrder"]
+    check_invariants(sim)
+
+
+def test_a_lost_reply_is_retried_with_backoff_and_the_same_command_id():
+    sim = run([{"kind": "drop", "message": "PaymentReserved", "nth": 1}])
+    retries = [e.data for e in sim.history if e.type == "RetryScheduled"]
+    assert retries[0] == {"node": "orchestrator", "command": "ReservePayment", "attempt": 2, "after_ms": 100}
+    assert status(sim) == "completed"
+    assert sim.live["payments"].charges == ["o-1"]  # the retry was recognised: charged once
+
+
+def test_without_idempotency_a_duplicate_charges_twice():
+    sim = run([{"kind": "duplicate", "message": "ReservePayment"}, {"kind": "idempotency_off", "service": "payments"}])
+    assert sim.live["payments"].charges == ["o-1", "o-1"]
+    with_it = run([{"kind": "duplicate", "message": "ReservePayment"}])
+    assert with_it.live["payments"].charges == ["o-1"]
+
+
+def test_a_service_down_for_too_long_dead_letters_a_saga_that_cannot_be_undone():
+    sim = run([{"kind": "service_down", "service": "inventory", "steps": 200}])
+    assert status(sim) == "dead_lettered"
+    assert sim.history[-1].type != "SagaCompleted"
+    check_invariants(sim)
+
+
+def test_a_crashed_orchestrator_recovers_from_its_log_and_finishes():
+    sim = run([{"kind": "orchestrator_crash", "after_step": 6}])
+    types = [e.type for e in sim.history]
+    assert "NodeCrashed" in types and "NodeRecovered" in types
+    assert status(sim) == "completed"
+    check_invariants(sim)
+
+
+def test_the_same_inputs_give_the_same_run():
+    faults = [{"kind": "delay", "message": "OrderCreated", "ms": 5_000}, {"kind": "payment_declined"}]
+    assert run(faults, seed=3).history == run(faults, seed=3).history
+
+
+def matrix():
+    steps = len(run().history)
+    cases = [[{"kind": "payment_declined"}], [{"kind": "shipping_failed"}]]
+    for message in FLOW:
+        for kind in ("drop", "duplicate"):
+            cases.append([{"kind": kind, "message": message}])
+        cases.append([{"kind": "delay", "message": message, "ms": 5_000}])
+    for service in ("orders", "payments", "inventory"):
+        for n in (1, 2, 5, 50):
+            cases.append([{"kind": "service_down", "service": service, "steps": n}])
+    for after in range(1, steps):
+        cases.append([{"kind": "orchestrator_crash", "after_step": after}])
+    # The same faults under a declined payment or failed shipping: compensations fail too.
+    for failure in ({"kind": "payment_declined"}, {"kind": "shipping_failed"}):
+        for message in FLOW:
+            cases.append([failure, {"kind": "drop", "message": message}])
+            cases.append([failure, {"kind": "duplicate", "message": message}])
+    return cases
+
+
+@pytest.mark.parametrize("faults", matrix(), ids=lambda f: "+".join(
+    "-".join(str(v) for v in spec.values()) for spec in f))
+def test_failure_matrix_every_saga_ends_well_or_waits_for_a_person(faults):
+    sim = run(faults)
+    check_invariants(sim)
+    crash_free = [f for f in faults if f["kind"] != "orchestrator_crash"]
+    if len(crash_free) < len(faults):
+        # A crash changes nothing about how the saga ends: it recovers from its log.
+        assert status(sim) == status(run(crash_free))
