@@ -8,8 +8,11 @@ off for a service). The orchestrator waits 2,000 ms (virtual) for each reply, re
 compensates — or, where compensating is no longer possible or is what failed, dead-letters the saga for a person.
 A crashed orchestrator is rebuilt from its own events and re-sends the command it was waiting on.
 
-Status: the orchestration engine and its failure matrix (tests/unit/test_saga_orchestration.py). Choreography, the
-lab's pages, its API and its fixtures are not built yet.
+In choreography (below) there is no controller: each service reacts to the previous one's event and publishes its
+own at least once (an outbox, re-sent until acknowledged); receivers process each event id once.
+
+Status: both modes and their failure matrix (tests/unit/test_saga_engines.py). The saga lab's pages, its API, its
+fixtures and the predict-then-observe prompts are not built yet.
 """
 
 from __future__ import annotations
@@ -278,4 +281,142 @@ def orchestrated_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[st
         faults=engine_faults,
     )
     sim.send("client", "orchestrator", "PlaceOrder", dict(order))
+    return sim
+
+
+# --- Choreography: the same business flow, services reacting to each other's events, no controller ------------------
+
+
+class Choreographed:
+    """Mixed into a service: it reacts to events, and publishes its own at least once — each stays in its outbox,
+    re-sent after a timeout with backoff, until the receiver acknowledges it; after the last retry it is
+    dead-lettered. Receivers acknowledge everything and process each event id once (their inbox)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.outbox: dict[str, dict[str, Any]] = {}
+        self.seen: set[str] = set()
+        self.dead_letters: list[str] = []
+
+    def apply(self, event: SimEvent) -> None:
+        data = event.data
+        if event.type == "Published":
+            self.outbox[data["event_id"]] = {**data, "issued_at": event.at_ms}
+        elif event.type == "Acknowledged":
+            self.outbox.pop(data["event_id"], None)
+        elif event.type == "EventProcessed":
+            self.seen.add(data["event_id"])
+        elif event.type == "PublishDeadLettered":
+            self.outbox.pop(data["event_id"], None)
+            self.dead_letters.append(data["event_id"])
+        self.evolve(event)
+
+    def handle(self, message: Message, ctx: Context) -> None:
+        payload = message.payload
+        if message.type == "Ack":
+            if payload["event_id"] in self.outbox:
+                ctx.record("Acknowledged", event_id=payload["event_id"])
+        elif message.type == "Redeliver":
+            self.redeliver(ctx, payload)
+        else:
+            event_id = payload["event_id"]
+            if message.source != self.name:
+                ctx.send(message.source, "Ack", event_id=event_id)
+            if self.idempotent and event_id in self.seen:
+                return  # processed before: acknowledged again, not done again
+            ctx.record("EventProcessed", event_id=event_id, event=message.type)
+            for fact, target in self.react(message.type, payload["order_id"]):
+                ctx.record(fact, order_id=payload["order_id"])
+                if target:
+                    self.publish(ctx, target, fact, payload["order_id"], 1)
+
+    def publish(self, ctx: Context, target: str, event_type: str, order_id: str, attempt: int) -> None:
+        event_id = f"{order_id}:{event_type}"
+        ctx.record("Published", event_id=event_id, event=event_type, target=target, order_id=order_id,
+                   attempt=attempt)
+        ctx.send(target, event_type, order_id=order_id, event_id=event_id)
+        ctx.timer(REPLY_TIMEOUT_MS, "Redeliver", event_id=event_id, issued_at=ctx.now_ms)
+
+    def redeliver(self, ctx: Context, payload: dict[str, Any]) -> None:
+        entry = self.outbox.get(payload["event_id"])
+        if entry is None or entry["issued_at"] != payload["issued_at"]:
+            return  # acknowledged, or sent again since
+        if entry["attempt"] > len(BACKOFF_MS):
+            ctx.record("PublishDeadLettered", event_id=entry["event_id"], event=entry["event"],
+                       reason=f"{entry['target']} never acknowledged {entry['event']}")
+            return
+        # Re-send at once (the timeout already waited); the growing gap comes from the next timeout's backoff.
+        self.publish(ctx, entry["target"], entry["event"], entry["order_id"], entry["attempt"] + 1)
+
+    def resume(self, ctx: Context) -> None:
+        for entry in list(self.outbox.values()):
+            self.publish(ctx, entry["target"], entry["event"], entry["order_id"], entry["attempt"])
+
+    def react(self, incoming: str, order_id: str) -> list[tuple[str, str | None]]:
+        """The facts this service records on `incoming`, each with who to tell (None: nobody)."""
+        raise NotImplementedError
+
+
+class ChoreographedOrders(Choreographed, Orders):
+    def react(self, incoming, order_id):
+        return {
+            "OrderPlaced": [("OrderCreated", "payments")],
+            "ItemsShipped": [("OrderCompleted", None)],
+            "PaymentFailed": [("OrderCancelled", None)],
+            "PaymentRefunded": [("OrderCancelled", None)],
+        }.get(incoming, [])
+
+
+class ChoreographedPayments(Choreographed, Payments):
+    def react(self, incoming, order_id):
+        if incoming == "OrderCreated":
+            return [("PaymentFailed", "orders")] if self.failing else [("PaymentReserved", "inventory")]
+        if incoming == "ShippingFailed":
+            return [("PaymentRefunded", "orders")] if self.held(order_id) > 0 else []
+        return []
+
+
+class ChoreographedInventory(Choreographed, Inventory):
+    def react(self, incoming, order_id):
+        if incoming == "PaymentReserved":
+            return [("ShippingFailed", "payments")] if self.failing else [("ItemsShipped", "orders")]
+        return []
+
+
+class ChoreographedClient(Choreographed, Service):
+    """Places the order, and keeps placing it until the orders service acknowledges it."""
+
+    name = "client"
+
+    def react(self, incoming, order_id):
+        return [("OrderPlaced", "orders")] if incoming == "Start" else []
+
+
+def choreography_status(sim: Simulation, order_id: str) -> str:
+    """No controller holds the saga's state: it is read off the services."""
+    services = [sim.live[n] for n in ("client", "orders", "payments", "inventory")]
+    order = services[1].orders.get(order_id)
+    if order == "completed":
+        return "completed"
+    if order == "cancelled":
+        return "compensated"
+    if any(s.dead_letters for s in services):
+        return "dead_lettered"
+    return "running" if order else "started"
+
+
+def choreographed_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = ()) -> Simulation:
+    engine_faults, settings = faults_from([f for f in faults if f["kind"] != "orchestrator_crash"])
+    sim = Simulation(
+        {
+            "client": ChoreographedClient,
+            "orders": lambda: ChoreographedOrders(**settings["orders"]),
+            "payments": lambda: ChoreographedPayments(**settings["payments"]),
+            "inventory": lambda: ChoreographedInventory(**settings["inventory"]),
+        },
+        seed=seed,
+        faults=engine_faults,
+    )
+    start = {"order_id": order["order_id"], "event_id": f"{order['order_id']}:Start"}
+    sim.send("client", "client", "Start", start, delay_ms=0, timer=True)
     return sim

@@ -1,9 +1,9 @@
-"""The orchestrated order saga on the simulation engine: the happy path, each compensation, and a failure matrix
-— every fault kind at every step — checked against the invariants the course teaches."""
+"""The order saga on the simulation engine, orchestrated and choreographed: the happy path, each compensation, and
+a failure matrix — every fault kind at every step, both modes — checked against the invariants the course teaches."""
 
 import pytest
 
-from eventlab.sagas.domain import FINAL, orchestrated_saga
+from eventlab.sagas.domain import FINAL, choreographed_saga, choreography_status, orchestrated_saga
 
 ORDER = {"order_id": "o-1", "customer": "Ada", "amount": "12.50"}
 FLOW = ["CreateOrder", "OrderCreated", "ReservePayment", "PaymentReserved", "ShipItems", "ItemsShipped",
@@ -11,15 +11,18 @@ FLOW = ["CreateOrder", "OrderCreated", "ReservePayment", "PaymentReserved", "Shi
         "CancelOrder", "OrderCancelled"]
 
 
-def run(faults=(), seed=1):
-    sim = orchestrated_saga(ORDER, seed=seed, faults=list(faults))
+def run(faults=(), seed=1, mode="orchestration"):
+    start = orchestrated_saga if mode == "orchestration" else choreographed_saga
+    sim = start(ORDER, seed=seed, faults=list(faults))
     sim.run(max_steps=2_000)
     assert sim.done, "a saga always ends: nothing is left in flight"
     return sim
 
 
 def status(sim):
-    return sim.live["orchestrator"].status
+    if "orchestrator" in sim.live:
+        return sim.live["orchestrator"].status
+    return choreography_status(sim, ORDER["order_id"])
 
 
 def check_invariants(sim, idempotent=True):
@@ -117,12 +120,34 @@ def matrix():
     return cases
 
 
+@pytest.mark.parametrize("mode", ["orchestration", "choreography"])
 @pytest.mark.parametrize("faults", matrix(), ids=lambda f: "+".join(
     "-".join(str(v) for v in spec.values()) for spec in f))
-def test_failure_matrix_every_saga_ends_well_or_waits_for_a_person(faults):
-    sim = run(faults)
-    check_invariants(sim)
+def test_failure_matrix_every_saga_ends_well_or_waits_for_a_person(faults, mode):
     crash_free = [f for f in faults if f["kind"] != "orchestrator_crash"]
+    if mode == "choreography" and len(crash_free) < len(faults):
+        pytest.skip("no orchestrator to crash in choreography")
+    sim = run(faults, mode=mode)
+    check_invariants(sim)
     if len(crash_free) < len(faults):
         # A crash changes nothing about how the saga ends: it recovers from its log.
         assert status(sim) == status(run(crash_free))
+
+
+@pytest.mark.parametrize(("faults", "expected"), [
+    ([], "completed"),
+    ([{"kind": "payment_declined"}], "compensated"),
+    ([{"kind": "shipping_failed"}], "compensated"),
+    ([{"kind": "drop", "message": "PaymentReserved"}], "completed"),
+    ([{"kind": "service_down", "service": "inventory", "steps": 100}], "dead_lettered"),
+])
+def test_choreography_reaches_the_same_ends_without_a_controller(faults, expected):
+    sim = run(faults, mode="choreography")
+    assert "orchestrator" not in sim.live
+    assert status(sim) == expected
+    check_invariants(sim)
+
+
+def test_without_idempotency_a_redelivered_event_charges_twice_in_choreography_too():
+    faults = [{"kind": "duplicate", "message": "OrderCreated"}, {"kind": "idempotency_off", "service": "payments"}]
+    assert run(faults, mode="choreography").live["payments"].charges == ["o-1", "o-1"]
