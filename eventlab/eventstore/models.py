@@ -8,6 +8,7 @@ class Log(models.Model):
 
     lab = models.CharField(primary_key=True, max_length=64)
     head = models.BigIntegerField(default=0)
+    published = models.BigIntegerField(db_default=0, help_text="The last position sent to the SSE feed.")
 
     def __str__(self) -> str:
         return f"{self.lab} @ {self.head}"

@@ -100,7 +100,7 @@ class DjangoEventStore:
     def create_log(self, log: str) -> None:
         with self.connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO eventstore_log (lab, head) VALUES (%s, 0) ON CONFLICT (lab) DO NOTHING", [log]
+                "INSERT INTO eventstore_log (lab, head, published) VALUES (%s, 0, 0) ON CONFLICT (lab) DO NOTHING", [log]
             )
 
     def append(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from django.db import transaction
 
 from eventlab.bank import handlers as bank_handlers
 from eventlab.bank import projections as bank_projections
-from eventlab.eventstore.core import AppendResult, RecordedEvent
+from eventlab.eventstore.core import AppendResult
 from eventlab.eventstore.projector import Projector
 from eventlab.eventstore.recorder import DjangoEventStore
 from eventlab.eventstore.signals import appended
@@ -47,15 +47,15 @@ def write(lab: Lab, append: Callable[[DjangoEventStore], AppendResult]) -> Appen
         if result.events and not result.duplicate:
             projector.run_inline(lab.id)
             # Robust: the events are stored; a failing broadcast must not turn the reply into an error.
-            transaction.on_commit(lambda: after_commit(lab.id, result.events), robust=True)
+            transaction.on_commit(lambda: after_commit(lab.id), robust=True)
     return result
 
 
-def after_commit(lab_id: str, events: list[RecordedEvent]) -> None:
+def after_commit(lab_id: str) -> None:
     projector.run_async(lab_id)
-    wake(lab_id, events)
+    wake(lab_id)
 
 
-def wake(lab_id: str, events: Sequence[RecordedEvent] = ()) -> None:
-    """Tell live clients the log (or a read model) moved; `events` are the newly committed ones, if any."""
-    appended.send(sender=Lab, lab=lab_id, head=store.head(lab_id), events=events)
+def wake(lab_id: str) -> None:
+    """Tell live clients the log (or a read model) moved. Only a wake-up: they read what is new themselves."""
+    appended.send(sender=Lab, lab=lab_id, head=store.head(lab_id))

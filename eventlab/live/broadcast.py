@@ -6,9 +6,14 @@ import json
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 from django_eventstream import send_event
 
-from .sse import channel_for
+from eventlab.eventstore.models import Log
+
+from .sse import channel_for, store
+
+BATCH = 500
 
 
 def group_for(lab_id: str) -> str:
@@ -19,9 +24,28 @@ def wake_message(lab_id: str, head: int) -> dict:
     return {"type": "lab.wake", "lab": lab_id, "head": head}
 
 
-def on_appended(sender, lab: str, head: int, events=(), **kwargs) -> None:
+def on_appended(sender, lab: str, head: int, **kwargs) -> None:
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(group_for(lab), wake_message(lab, head))
-    for event in events:
-        send_event(channel_for(lab), "message", json.dumps(event.as_dict()), json_encode=False)
+    publish_to_sse(lab)
+
+
+def publish_to_sse(lab: str) -> None:
+    """Send the SSE feed the lab's events it has not had yet, read from the store in position order.
+
+    Publishers of one lab queue on its log row and move its `published` mark, so however many transactions commit
+    at once, on however many processes, the feed gets every position once and in order (at least once if a
+    publish fails midway: the mark then stays put and the next commit sends from there)."""
+    while True:
+        with transaction.atomic():
+            published = Log.objects.select_for_update().filter(lab=lab).values_list("published", flat=True).first()
+            if published is None:
+                return
+            batch = store.read_log(lab, after=published, limit=BATCH)
+            for event in batch:
+                send_event(channel_for(lab), "message", json.dumps(event.as_dict()), json_encode=False)
+            if batch:
+                Log.objects.filter(lab=lab).update(published=batch[-1].position)
+        if len(batch) < BATCH:
+            return

@@ -259,6 +259,19 @@ def test_on_appended_publishes_a_wake_to_the_labs_group(lab):
     assert broadcast.group_for(lab.id) == f"lab.{lab.id}"
 
 
+def test_concurrent_commits_reach_the_sse_feed_once_each_in_position_order(lab):
+    sent = []
+    with (
+        mock.patch.object(broadcast, "send_event", side_effect=lambda *a, **k: sent.append(json.loads(a[2]))),
+        mock.patch.object(broadcast, "get_channel_layer", return_value=None),
+    ):
+        fill(lab, 2)  # appended without publishing (no commit hooks run here)
+        broadcast.on_appended(sender=Lab, lab=lab.id, head=store.head(lab.id))
+        # A second wake-up for the same commits (another transaction's, or another process's) sends nothing again.
+        broadcast.on_appended(sender=Lab, lab=lab.id, head=store.head(lab.id))
+    assert [e["position"] for e in sent] == [1, 2, 3]
+
+
 def test_a_commit_sends_only_a_wake_to_the_group_and_each_event_to_the_sse_channel(
     lab, django_capture_on_commit_callbacks
 ):
@@ -295,7 +308,7 @@ def test_nothing_is_broadcast_before_commit_or_for_a_rejected_command(lab, djang
         assert receiver.call_count == 1
         assert receiver.call_args.kwargs["lab"] == lab.id
         assert receiver.call_args.kwargs["head"] == 1
-        assert [e.position for e in receiver.call_args.kwargs["events"]] == [1]
+        assert "events" not in receiver.call_args.kwargs  # a wake-up only: receivers read the store
 
         with django_capture_on_commit_callbacks(execute=True), pytest.raises(Exception, match="already exists"):
             services.execute(lab, {"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"})
