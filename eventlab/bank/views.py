@@ -207,6 +207,10 @@ def events_context(request: HttpRequest, lab: Lab) -> dict[str, Any]:
     top = min(before_position - 1, head) if before_position else head
     matching = store.read_back(lab.id, top + 1, PAGE_SIZE + 1, stream or None, event_type or None)
     page = matching[:PAGE_SIZE]
+    newer = None
+    if before_position is not None and top < head:
+        above = store.read_log(lab.id, after=top, limit=PAGE_SIZE, stream=stream or None, event_type=event_type or None)
+        newer = above[-1].position + 1 if above else None
     return {
         "head": head,
         "events": page,
@@ -216,7 +220,7 @@ def events_context(request: HttpRequest, lab: Lab) -> dict[str, Any]:
         "types": ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed"],
         "older": page[-1].position if len(matching) > PAGE_SIZE else None,
         "paged": before_position is not None,
-        "newer": min(top + PAGE_SIZE + 1, head + 1) if before_position and top < head else None,
+        "newer": newer,
     }
 
 

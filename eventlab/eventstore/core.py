@@ -239,7 +239,12 @@ class EventStore(Protocol):
         RecordedEvent
     ]: ...
 
-    def read_log(self, log: str, after: int = 0, limit: int | None = None) -> list[RecordedEvent]: ...
+    def read_log(
+        self, log: str, after: int = 0, limit: int | None = None, stream: str | None = None,
+        event_type: str | None = None,
+    ) -> list[RecordedEvent]:
+        """Oldest first: events after position `after` (up to `limit`), of one stream and/or type if given."""
+        ...
 
     def read_back(
         self, log: str, before: int, limit: int, stream: str | None = None, event_type: str | None = None
@@ -378,9 +383,14 @@ class InMemoryEventStore:
         events = self._log(log).streams.get(stream, [])
         return _copies(events[max(after_version, 0) : to_version])
 
-    def read_log(self, log: str, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
-        after = max(after, 0)
-        return _copies(self._log(log).events[after : None if limit is None else after + limit])
+    def read_log(
+        self, log: str, after: int = 0, limit: int | None = None, stream: str | None = None,
+        event_type: str | None = None,
+    ) -> list[RecordedEvent]:
+        events = self._log(log).events[max(after, 0) :]
+        if stream is not None or event_type is not None:
+            events = [e for e in events if _matches(e, stream, event_type)]
+        return _copies(events[:limit])
 
     def read_back(
         self, log: str, before: int, limit: int, stream: str | None = None, event_type: str | None = None
@@ -389,7 +399,7 @@ class InMemoryEventStore:
         for event in reversed(self._log(log).events[: max(before - 1, 0)]):
             if len(found) >= limit:
                 break
-            if (stream is None or event.stream == stream) and (event_type is None or event.type == event_type):
+            if _matches(event, stream, event_type):
                 found.append(event)
         return _copies(found)
 
@@ -416,6 +426,10 @@ class InMemoryEventStore:
         snapshots = self._log(log).snapshots.get(stream, [])
         eligible = [s for s in snapshots if at_most_version is None or s.version <= at_most_version]
         return eligible[-1] if eligible else None
+
+
+def _matches(event: RecordedEvent, stream: str | None, event_type: str | None) -> bool:
+    return (stream is None or event.stream == stream) and (event_type is None or event.type == event_type)
 
 
 def _copies(events: list[RecordedEvent]) -> list[RecordedEvent]:

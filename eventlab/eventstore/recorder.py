@@ -204,22 +204,28 @@ class DjangoEventStore:
             params.append(to_version)
         return self._select(log, where, params)
 
-    def read_log(self, log: str, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
+    def read_log(
+        self, log: str, after: int = 0, limit: int | None = None, stream: str | None = None,
+        event_type: str | None = None,
+    ) -> list[RecordedEvent]:
+        where, params = self._filtered("position > %s", [after], stream, event_type)
         if limit is None:
-            return self._select(log, "position > %s", [after])
-        return self._select(log, "position > %s", [after, limit], "LIMIT %s")
+            return self._select(log, where, params)
+        return self._select(log, where, [*params, limit], "LIMIT %s")
 
     def read_back(
         self, log: str, before: int, limit: int, stream: str | None = None, event_type: str | None = None
     ) -> list[RecordedEvent]:
-        where, params = "position < %s", [before]
-        if stream is not None:
-            where += " AND stream = %s"
-            params.append(stream)
-        if event_type is not None:
-            where += " AND type = %s"
-            params.append(event_type)
+        where, params = self._filtered("position < %s", [before], stream, event_type)
         return self._select(log, where, [*params, limit], "DESC LIMIT %s")
+
+    @staticmethod
+    def _filtered(where: str, params: list, stream: str | None, event_type: str | None) -> tuple[str, list]:
+        if stream is not None:
+            where, params = where + " AND stream = %s", [*params, stream]
+        if event_type is not None:
+            where, params = where + " AND type = %s", [*params, event_type]
+        return where, params
 
     def read_positions(self, log: str, first: int, last: int) -> list[RecordedEvent]:
         return self._select(log, "position BETWEEN %s AND %s", [first, last])

@@ -249,6 +249,14 @@ class EventStoreContract:
         assert [e.position for e in store.read_back(log, 6, 5, stream="b", event_type="Paid")] == [5, 4]
         assert store.read_back(log, 1, 5) == []
 
+    def test_read_log_filters_by_stream_and_type_before_the_limit(self, store, log):
+        store.append(log, "a", [ev(1, "Opened"), ev(2, "Paid")], 0)
+        store.append(log, "b", [ev(3, "Opened"), ev(4, "Paid"), ev(5, "Paid")], 0)
+        assert [e.position for e in store.read_log(log, stream="b")] == [3, 4, 5]
+        assert [e.position for e in store.read_log(log, after=1, limit=2, event_type="Paid")] == [2, 4]
+        assert [e.position for e in store.read_log(log, stream="a", event_type="Opened")] == [1]
+        assert store.read_log(log, after=5, stream="b") == []
+
     def test_head_is_0_for_a_new_log_and_creating_it_again_changes_nothing(self, store, log):
         assert store.head(log) == 0
         store.append(log, "s", evs(1, 2), 0)

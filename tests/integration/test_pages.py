@@ -616,3 +616,20 @@ def test_a_browser_lab_can_make_an_api_token_for_curl(client):
     assert Client().get(f"/api/labs/{lab.id}/events", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 404
     # Another session cannot make tokens for this lab.
     assert Client().post(f"/labs/{lab.id}/token").status_code == 404
+
+
+def test_paging_a_filtered_log_back_and_forward_returns_to_the_same_page(client):
+    lab = bank_with_history(client, 0)
+    command(client, lab, command="OpenAccount", account_id="acc-2", owner="Grace")
+    for _ in range(30):  # interleaved, so positions of one stream are not contiguous
+        command(client, lab, command="Deposit", account_id="acc-1", amount="1.00")
+        command(client, lab, command="Deposit", account_id="acc-2", amount="1.00")
+    url = f"/labs/{lab.id}/bank/events?stream=account-acc-1&type="
+    first = client.get(url, headers=HX).content.decode()
+    older_link = re.search(r'href="([^"]*before=\d+)"[^>]*>Older', first).group(1).replace("&amp;", "&")
+    older = client.get(older_link, headers=HX).content.decode()
+    newer_link = re.search(r'href="([^"]*before=\d+)"[^>]*>Newer', older).group(1).replace("&amp;", "&")
+    back = client.get(newer_link, headers=HX).content.decode()
+    # 31 acc-1 events: a page of 25, then the 6 oldest, then "Newer" shows the first 25 again.
+    assert len(positions(first)) == 25 and len(positions(older)) == 6
+    assert positions(back) == positions(first)
