@@ -42,20 +42,6 @@ STREAM_BATCH = 1_000
 LOADS = 200  # time-travel loads per version, median taken
 EARLY, LATE = 109, STREAM_EVENTS - 1  # time travel to these versions
 
-# --- the store's SQL, with sqlite3's placeholders (the text is the store's own) ---------------------------------------
-
-UPDATE_HEAD = "UPDATE eventstore_log SET head = head + ? WHERE lab = ? RETURNING head"
-FIND_COMMAND = (
-    "SELECT command_id, fingerprint, first_position, last_position FROM eventstore_command "
-    "WHERE lab = ? AND command_id = ?"
-)
-MAX_VERSION = "SELECT MAX(version) FROM eventstore_event WHERE lab = ? AND stream = ?"
-INSERT_COMMAND = (
-    "INSERT INTO eventstore_command (lab, command_id, fingerprint, first_position, last_position) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
-PRAGMAS = ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"]
-
 
 def bank_event(account_id: str, version: int) -> tuple[str, dict, int]:
     """(type, data, schema version) of the `version`-th event of an account: opened, then deposits of 1.00."""
@@ -91,13 +77,16 @@ def django_appender(store, lab: str):
 
 def raw_appender(path: str, schema: list[str]):
     """The same statements as DjangoEventStore.append, through the sqlite3 module directly."""
-    from eventlab.eventstore.core import dumps
-    from eventlab.eventstore.recorder import INSERT_EVENT
+    from django.conf import settings
 
-    insert_event = INSERT_EVENT.replace("%s", "?")
+    from eventlab.eventstore.core import dumps
+    from eventlab.eventstore.recorder import append_statements
+
+    sql = append_statements("sqlite")  # the store's own statements, with sqlite3's placeholders
+    pragmas = [p.strip() for p in settings.SQLITE_OPTIONS["init_command"].split(";") if p.strip()]  # the app's own
     conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-    for sql in PRAGMAS + schema:
-        conn.execute(sql)
+    for statement in pragmas + schema:
+        conn.execute(statement)
     conn.execute("INSERT INTO eventstore_log (lab, head) VALUES ('raw', 0)")
 
     def append_one(account: str, version: int) -> None:
@@ -105,16 +94,16 @@ def raw_appender(path: str, schema: list[str]):
         stream, command_id = f"account-{account}", str(uuid.uuid4())
         conn.execute("BEGIN IMMEDIATE")
         try:
-            head = conn.execute(UPDATE_HEAD, (1, "raw")).fetchone()[0]
-            if conn.execute(FIND_COMMAND, ("raw", command_id)).fetchone() is not None:
+            head = conn.execute(sql["head"], (1, "raw")).fetchone()[0]
+            if conn.execute(sql["command"], ("raw", command_id)).fetchone() is not None:
                 raise RuntimeError("command id reused")
-            current = conn.execute(MAX_VERSION, ("raw", stream)).fetchone()[0] or 0
+            current = conn.execute(sql["version"], ("raw", stream)).fetchone()[0] or 0
             if current != version - 1:
                 raise RuntimeError(f"expected version {version - 1}, found {current}")
             recorded_at = str(datetime.now(UTC).replace(tzinfo=None))
-            conn.execute(insert_event, ("raw", head, stream, version, event_type, schema_version, dumps(data),
+            conn.execute(sql["insert"], ("raw", head, stream, version, event_type, schema_version, dumps(data),
                                         str(uuid.uuid4()), command_id, command_id, command_id, recorded_at))
-            conn.execute(INSERT_COMMAND, ("raw", command_id, "", head, head))
+            conn.execute(sql["record"], ("raw", command_id, "", head, head))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

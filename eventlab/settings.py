@@ -104,7 +104,6 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-            "OPTIONS": SQLITE_OPTIONS,
             # Tests race writers across threads and processes: they need a real file, not shared memory.
             "TEST": {"NAME": str(BASE_DIR / ".test-db.sqlite3")},
         }

@@ -14,6 +14,7 @@ SQL is written by hand (the same on SQLite and PostgreSQL) because this is the h
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -47,6 +48,8 @@ INSERT_EVENT = (
 )
 
 
+MOVE_HEAD = "UPDATE eventstore_log SET head = head + %s WHERE lab = %s RETURNING head"
+STREAM_VERSION = "SELECT MAX(version) FROM eventstore_event WHERE lab = %s AND stream = %s"
 FIND_COMMAND = (
     "SELECT command_id, fingerprint, first_position, last_position FROM eventstore_command "
     "WHERE lab = %s AND command_id = %s"
@@ -55,7 +58,18 @@ INSERT_COMMAND = (
     "INSERT INTO eventstore_command (lab, command_id, fingerprint, first_position, last_position) "
     "VALUES (%s, %s, %s, %s, %s)"
 )
-_SQL: dict[str, dict[str, str]] = {}
+
+
+@functools.cache
+def append_statements(vendor: str) -> dict[str, str]:
+    """An append's statements with the driver's own placeholders (sqlite3: `?`, psycopg: `%s`)."""
+    statements = {
+        "head": MOVE_HEAD, "command": FIND_COMMAND, "version": STREAM_VERSION, "insert": INSERT_EVENT,
+        "record": INSERT_COMMAND,
+    }
+    if vendor == "sqlite":
+        return {name: sql.replace("%s", "?") for name, sql in statements.items()}
+    return statements
 
 
 class _Duplicate(Exception):
@@ -116,7 +130,7 @@ class DjangoEventStore:
     ) -> AppendResult:
         n = len(events)
         connection = self.connection
-        sql = self._sql()
+        sql = append_statements(connection.vendor)
         try:
             with transaction.atomic(using=self.using):
                 # The DB-API cursor directly: this is the hot path, and Django's cursor wrapper costs ~10 µs a call.
@@ -171,22 +185,6 @@ class DjangoEventStore:
             with self.connection.cursor() as cursor:
                 cursor.execute("SELECT head FROM eventstore_log WHERE lab = %s FOR UPDATE", [log])
 
-    def _sql(self) -> dict[str, str]:
-        """The append statements with the driver's own placeholders (sqlite3: `?`, psycopg: `%s`)."""
-        vendor = self.connection.vendor
-        if vendor not in _SQL:
-            statements = {
-                "head": "UPDATE eventstore_log SET head = head + %s WHERE lab = %s RETURNING head",
-                "command": FIND_COMMAND,
-                "version": "SELECT MAX(version) FROM eventstore_event WHERE lab = %s AND stream = %s",
-                "insert": INSERT_EVENT,
-                "record": INSERT_COMMAND,
-            }
-            if vendor == "sqlite":
-                statements = {k: v.replace("%s", "?") for k, v in statements.items()}
-            _SQL[vendor] = statements
-        return _SQL[vendor]
-
     def find_command(self, log: str, command_id: str) -> CommandRecord | None:
         with self.connection.cursor() as cursor:
             cursor.execute(FIND_COMMAND, [log, command_id])
@@ -240,7 +238,7 @@ class DjangoEventStore:
 
     def stream_version(self, log: str, stream: str) -> int:
         with self.connection.cursor() as cursor:
-            cursor.execute("SELECT MAX(version) FROM eventstore_event WHERE lab = %s AND stream = %s", [log, stream])
+            cursor.execute(STREAM_VERSION, [log, stream])
             return cursor.fetchone()[0] or 0
 
     def version_at(self, log: str, stream: str, moment: datetime) -> int:
