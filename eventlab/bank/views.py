@@ -111,6 +111,17 @@ def account_rows(lab: Lab) -> list[dict[str, Any]]:
 # --- Commands --------------------------------------------------------------------------------------------------------
 
 
+def _command_id(post) -> str:
+    """The command id the form sent, or a new one."""
+    return (post.get("command_id") or "").strip() or str(uuid.uuid4())
+
+
+def _show_outcome(request: HttpRequest, lab: Lab, outcome: Outcome, status: int = 200) -> HttpResponse:
+    if request.htmx:
+        return render(request, "bank/lab.html#command-result", {"lab": lab, "outcome": outcome}, status=status)
+    return render(request, "bank/lab.html", page_context(request, lab, outcome=outcome), status=status)
+
+
 def _expected_version(raw: str | None) -> int | None | str:
     raw = (raw or "").strip()
     if not raw:
@@ -130,16 +141,13 @@ def command(request: HttpRequest, lab_id: str) -> HttpResponse:
         payload["owner"] = post.get("owner", "")
     if name in ("Deposit", "Withdraw"):
         payload["amount"] = post.get("amount", "")
-    command_id = (post.get("command_id") or "").strip() or str(uuid.uuid4())
+    command_id = _command_id(post)
     expected = _expected_version(post.get("expected_version"))
     if isinstance(expected, str):
         outcome = Outcome(name or "Command", False, [], expected, command_id, payload=payload)
     else:
         outcome = run(lab, payload, command_id, expected, name or "Command")
-    status = 200 if outcome.accepted else (409 if outcome.conflict else 422)
-    if request.htmx:
-        return render(request, "bank/lab.html#command-result", {"lab": lab, "outcome": outcome}, status=status)
-    return render(request, "bank/lab.html", page_context(request, lab, outcome=outcome), status=status)
+    return _show_outcome(request, lab, outcome, 200 if outcome.accepted else (409 if outcome.conflict else 422))
 
 
 @require_POST
@@ -185,13 +193,11 @@ def retry(request: HttpRequest, lab_id: str) -> HttpResponse:
     lab = lab_for(request, lab_id)
     post = request.POST
     payload = {k: post[k] for k in ("command", "account_id", "owner", "amount") if post.get(k)}
-    command_id = (post.get("command_id") or "").strip() or str(uuid.uuid4())
+    command_id = _command_id(post)
     expected = _expected_version(post.get("expected_version"))
     title = f"Retry of {payload.get('command', 'command')} with command id {command_id[:8]}…"
     outcome = run(lab, payload, command_id, None if isinstance(expected, str) else expected, title)
-    if request.htmx:
-        return render(request, "bank/lab.html#command-result", {"lab": lab, "outcome": outcome})
-    return render(request, "bank/lab.html", page_context(request, lab, outcome=outcome))
+    return _show_outcome(request, lab, outcome)
 
 
 # --- The event store panel -------------------------------------------------------------------------------------------
