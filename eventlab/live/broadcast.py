@@ -28,15 +28,17 @@ def on_appended(sender, lab: str, head: int, **kwargs) -> None:
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(group_for(lab), wake_message(lab, head))
-    publish_to_sse(lab)
+    publish_to_sse(lab, head)
 
 
-def publish_to_sse(lab: str) -> None:
+def publish_to_sse(lab: str, head: int) -> None:
     """Send the SSE feed the lab's events it has not had yet, read from the store in position order.
 
     Publishers of one lab queue on its log row and move its `published` mark, so however many transactions commit
     at once, on however many processes, the feed gets every position once and in order (at least once if a
     publish fails midway: the mark then stays put and the next commit sends from there)."""
+    if not Log.objects.filter(lab=lab, published__lt=head).exists():
+        return  # nothing new (a read model moved, or another publisher got there): no write transaction
     while True:
         with transaction.atomic():
             published = Log.objects.select_for_update().filter(lab=lab).values_list("published", flat=True).first()

@@ -21,7 +21,7 @@ from django.utils.html import escape
 from eventlab.eventstore.models import Checkpoint
 from eventlab.labs.access import session_may_use
 from eventlab.labs.models import Lab
-from eventlab.labs.services import projector
+from eventlab.labs.services import projector, store
 
 from .broadcast import group_for, wake_message
 
@@ -68,8 +68,6 @@ def render(lab_id: str, after: int, view: dict[str, Any], known: set[str]):
 @database_sync_to_async
 def slowed_projections(lab_id: str) -> dict[str, int]:
     """Projections a learner slowed down that still have events to apply: name -> delay in ms."""
-    from eventlab.labs.services import store
-
     head = store.head(lab_id)
     return {
         c.projection: c.delay_ms
