@@ -11,8 +11,8 @@ A crashed orchestrator is rebuilt from its own events and re-sends the command i
 In choreography (below) there is no controller: each service reacts to the previous one's event and publishes its
 own at least once (an outbox, re-sent until acknowledged); receivers process each event id once.
 
-Status: both modes and their failure matrix (tests/unit/test_saga_engines.py). The saga lab's pages, its API, its
-fixtures and the predict-then-observe prompts are not built yet.
+A person can act on a dead-lettered saga (the `operator` node): retry the stuck step, or compensate what was done.
+The lab around these engines (runs stored in the lab log, replay, the pictures) is in runs.py and views.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from eventlab.sim.engine import Context, Fault, Message, SimEvent, Simulation
 REPLY_TIMEOUT_MS = 2_000
 BACKOFF_MS = (100, 200, 400)
 RESTART_AFTER_MS = 1_000
+STOCK_PER_SKU = 10  # what the inventory holds of each item when a run starts
 FINAL = {"completed", "compensated", "dead_lettered"}
 
 # What the orchestrator does next when a reply arrives: (next command, its service) or a final state.
@@ -87,7 +88,7 @@ class Orders(Service):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.orders: dict[str, str] = {}
+        self.orders: dict[str, str] = {}  # order id -> pending | completed | cancelled
 
     def evolve(self, event: SimEvent) -> None:
         status = {"OrderCreated": "pending", "OrderCompleted": "completed", "OrderCancelled": "cancelled"}
@@ -97,7 +98,10 @@ class Orders(Service):
     def decide(self, message):
         order_id = message.payload["order_id"]
         event = {"CreateOrder": "OrderCreated", "CompleteOrder": "OrderCompleted", "CancelOrder": "OrderCancelled"}
-        return event[message.type], [(event[message.type], {"order_id": order_id})]
+        facts = {"order_id": order_id}
+        if message.type == "CreateOrder":
+            facts.update(customer=message.payload.get("customer", ""), amount=message.payload.get("amount", "0.00"))
+        return event[message.type], [(event[message.type], facts)]
 
 
 class Payments(Service):
@@ -133,16 +137,25 @@ class Inventory(Service):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.shipments: list[str] = []
+        self.stock: dict[str, int] = {}  # sku -> units left (STOCK_PER_SKU of each until something ships)
 
     def evolve(self, event: SimEvent) -> None:
         if event.type == "ItemsShipped":
             self.shipments.append(event.data["order_id"])
+            for item in event.data.get("items", []):
+                self.stock[item["sku"]] = self.left(item["sku"]) - item["qty"]
+
+    def left(self, sku: str) -> int:
+        return self.stock.get(sku, STOCK_PER_SKU)
 
     def decide(self, message):
         order_id = message.payload["order_id"]
-        if self.failing:
-            return "ShippingFailed", [("ShippingFailed", {"order_id": order_id, "reason": "out of stock"})]
-        return "ItemsShipped", [("ItemsShipped", {"order_id": order_id})]
+        items = message.payload.get("items", [])
+        short = [item["sku"] for item in items if item["qty"] > self.left(item["sku"])]
+        if self.failing or short:
+            reason = f"out of stock: {', '.join(short)}" if short else "the warehouse could not ship"
+            return "ShippingFailed", [("ShippingFailed", {"order_id": order_id, "reason": reason})]
+        return "ItemsShipped", [("ItemsShipped", {"order_id": order_id, "items": items})]
 
 
 @dataclass
@@ -154,6 +167,17 @@ class Pending:
     issued_at: int  # tells this sending's timeout apart from an older one's (e.g. from before a crash)
 
 
+# What a person's "compensate" on a dead letter sends first, by the command that was stuck.
+COMPENSATE_STUCK = {
+    "CreateOrder": ("CancelOrder", "orders"),
+    "ReservePayment": ("RefundPayment", "payments"),
+    "ShipItems": ("RefundPayment", "payments"),
+    "CompleteOrder": ("RefundPayment", "payments"),
+    "RefundPayment": ("RefundPayment", "payments"),
+    "CancelOrder": ("CancelOrder", "orders"),
+}
+
+
 @dataclass
 class Orchestrator:
     """The saga's controller. Its state is a fold of its own events, so a crash loses nothing it recorded."""
@@ -162,6 +186,8 @@ class Orchestrator:
     status: str = "new"
     order: dict[str, Any] = field(default_factory=dict)
     pending: Pending | None = None
+    stuck: Pending | None = None  # the command a dead letter is waiting on
+    resumes_as: str = "running"  # the status a retried dead letter goes back to
 
     def apply(self, event: SimEvent) -> None:
         data = event.data
@@ -171,15 +197,21 @@ class Orchestrator:
             self.pending = Pending(data["command"], data["target"], data["command_id"], data["attempt"], event.at_ms)
         elif event.type == "SagaCompensating":
             self.status = "compensating"
-        elif event.type in ("SagaCompleted", "SagaCompensated", "SagaDeadLettered"):
-            self.status = {"SagaCompleted": "completed", "SagaCompensated": "compensated"}.get(
-                event.type, "dead_lettered")
+        elif event.type == "SagaDeadLettered":
+            self.stuck, self.pending, self.resumes_as = self.pending, None, self.status
+            self.status = "dead_lettered"
+        elif event.type == "DeadLetterRetried":
+            self.status, self.stuck = self.resumes_as, None
+        elif event.type in ("SagaCompleted", "SagaCompensated"):
+            self.status = "completed" if event.type == "SagaCompleted" else "compensated"
             self.pending = None
 
     def handle(self, message: Message, ctx: Context) -> None:
         if message.type == "PlaceOrder":
             ctx.record("SagaStarted", order=message.payload)
             self.issue(ctx, "CreateOrder", "orders")
+        elif message.type in ("RetryDeadLetter", "CompensateDeadLetter"):
+            self.operator(ctx, message)
         elif self.status in FINAL:
             return
         elif message.type == "ReplyTimeout":
@@ -197,6 +229,7 @@ class Orchestrator:
             self.issue(ctx, self.pending.command, self.pending.target, self.pending.attempt)
 
     def replied(self, ctx: Context, reply: str) -> None:
+        ctx.cancel_timers("ReplyTimeout", command_id=self.pending.command_id)
         ctx.record("ReplyReceived", reply=reply, command_id=self.pending.command_id)
         if reply in FINISHED_BY:
             final = FINISHED_BY[reply]
@@ -217,17 +250,30 @@ class Orchestrator:
             return
         undo = ON_GIVING_UP[pending.command]
         if undo is None or self.status == "compensating":
-            ctx.record("SagaDeadLettered", command=pending.command, attempts=pending.attempt,
+            ctx.record("SagaDeadLettered", command=pending.command, target=pending.target, attempts=pending.attempt,
                        reason=f"no reply to {pending.command} after {pending.attempt} attempts")
             return
         ctx.record("SagaCompensating", reason=f"no reply to {pending.command}")
         self.issue(ctx, *undo)
 
+    def operator(self, ctx: Context, message: Message) -> None:
+        """A person acts on the dead letter: send the stuck command again, or undo what was done."""
+        if self.status != "dead_lettered" or self.stuck is None:
+            return  # already dealt with
+        stuck = self.stuck
+        if message.type == "RetryDeadLetter":
+            ctx.record("DeadLetterRetried", command=stuck.command, by="operator")
+            self.issue(ctx, stuck.command, stuck.target)
+        else:
+            ctx.record("SagaCompensating", reason=f"an operator compensated the stuck {stuck.command}")
+            self.issue(ctx, *COMPENSATE_STUCK[stuck.command])
+
     def issue(self, ctx: Context, command: str, target: str, attempt: int = 1) -> None:
-        command_id = f"{self.order['order_id']}:{command}"
+        order = self.order
+        command_id = f"{order['order_id']}:{command}"
         ctx.record("CommandIssued", command=command, target=target, command_id=command_id, attempt=attempt)
-        ctx.send(target, command, order_id=self.order["order_id"], amount=self.order.get("amount", "0.00"),
-                 command_id=command_id)
+        ctx.send(target, command, order_id=order["order_id"], customer=order.get("customer", ""),
+                 amount=order.get("amount", "0.00"), items=order.get("items", []), command_id=command_id)
         ctx.timer(REPLY_TIMEOUT_MS, "ReplyTimeout", command_id=command_id, issued_at=ctx.now_ms)
 
 
@@ -243,9 +289,37 @@ class Client:
         pass
 
 
+class Operator(Client):
+    """A person at a console, acting on a dead letter: retry the stuck message, or compensate the order.
+    In orchestration it tells the orchestrator; in choreography (no controller) it tells the services itself."""
+
+    name = "operator"
+
+    def handle(self, message: Message, ctx: Context) -> None:
+        if message.type != "Act":
+            return  # an acknowledgement of what it sent
+        act = message.payload
+        ctx.record("OperatorActed", action=act["action"], dead_letter=act["dead_letter"])
+        order = act["order"]
+        if act["mode"] == "orchestration":
+            ctx.send("orchestrator", "RetryDeadLetter" if act["action"] == "retry" else "CompensateDeadLetter",
+                     dead_letter=act["dead_letter"])
+        elif act["action"] == "retry":
+            ctx.send(act["holder"], "RetryDeadLetter", event_id=act["event_id"])
+        else:
+            for target, command in (("payments", "RefundPayment"), ("orders", "CancelOrder")):
+                ctx.send(target, command, order_id=order["order_id"], event_id=f"{order['order_id']}:{command}",
+                         order=order)
+
+
+FAULT_KINDS = ("payment_declined", "shipping_failed", "service_down", "drop", "duplicate", "delay",
+               "orchestrator_crash", "idempotency_off")
+SERVICES = ("orders", "payments", "inventory")
+
+
 def faults_from(specs: list[dict[str, Any]]) -> tuple[list[Fault], dict[str, dict[str, Any]]]:
-    """The API's fault specs -> engine faults, and settings for the services (declining, idempotency off)."""
-    engine, settings = [], {"orders": {}, "payments": {}, "inventory": {}}
+    """The API's fault specs (already validated) -> engine faults, and settings for the services."""
+    engine, settings = [], {name: {} for name in SERVICES}
     for spec in specs:
         kind = spec["kind"]
         if kind == "payment_declined":
@@ -266,16 +340,32 @@ def faults_from(specs: list[dict[str, Any]]) -> tuple[list[Fault], dict[str, dic
     return engine, settings
 
 
-def orchestrated_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = ()) -> Simulation:
+def inject(sim: Simulation, settings: dict[str, dict[str, Any]], specs: list[dict[str, Any]]) -> None:
+    """More faults for a run in progress. Service settings change the running services and the ones a crash would
+    rebuild (the factories read `settings`)."""
+    engine_faults, more = faults_from(specs)
+    sim.inject(engine_faults)
+    for service, changes in more.items():
+        settings[service].update(changes)
+        for key, value in changes.items():
+            setattr(sim.live[service], key, value)
+
+
+def orchestrated_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = (),
+                      settings: dict[str, dict[str, Any]] | None = None) -> Simulation:
     """A ready-to-step simulation of one order saga, the PlaceOrder already on its way."""
-    engine_faults, settings = faults_from(list(faults))
+    engine_faults, settings_ = faults_from(list(faults))
+    if settings is not None:  # the caller keeps this dict to change services later (inject)
+        settings.update(settings_)
+        settings_ = settings
     sim = Simulation(
         {
             "client": Client,
             "orchestrator": Orchestrator,
-            "orders": lambda: Orders(**settings["orders"]),
-            "payments": lambda: Payments(**settings["payments"]),
-            "inventory": lambda: Inventory(**settings["inventory"]),
+            "orders": lambda: Orders(**settings_["orders"]),
+            "payments": lambda: Payments(**settings_["payments"]),
+            "inventory": lambda: Inventory(**settings_["inventory"]),
+            "operator": Operator,
         },
         seed=seed,
         faults=engine_faults,
@@ -296,7 +386,7 @@ class Choreographed:
         super().__init__(**kwargs)
         self.outbox: dict[str, dict[str, Any]] = {}
         self.seen: set[str] = set()
-        self.dead_letters: list[str] = []
+        self.dead_letters: dict[str, dict[str, Any]] = {}  # event id -> the outbox entry given up on
 
     def apply(self, event: SimEvent) -> None:
         data = event.data
@@ -307,17 +397,24 @@ class Choreographed:
         elif event.type == "EventProcessed":
             self.seen.add(data["event_id"])
         elif event.type == "PublishDeadLettered":
-            self.outbox.pop(data["event_id"], None)
-            self.dead_letters.append(data["event_id"])
+            self.dead_letters[data["event_id"]] = self.outbox.pop(data["event_id"])
+        elif event.type == "DeadLetterRetried":
+            self.dead_letters.pop(data["event_id"], None)
         self.evolve(event)
 
     def handle(self, message: Message, ctx: Context) -> None:
         payload = message.payload
         if message.type == "Ack":
             if payload["event_id"] in self.outbox:
+                ctx.cancel_timers("Redeliver", event_id=payload["event_id"])
                 ctx.record("Acknowledged", event_id=payload["event_id"])
         elif message.type == "Redeliver":
             self.redeliver(ctx, payload)
+        elif message.type == "RetryDeadLetter":
+            entry = self.dead_letters.get(payload["event_id"])
+            if entry is not None:
+                ctx.record("DeadLetterRetried", event_id=entry["event_id"], by="operator")
+                self.publish(ctx, entry["target"], entry["event"], entry["order"], 1)
         else:
             event_id = payload["event_id"]
             if message.source != self.name:
@@ -325,16 +422,16 @@ class Choreographed:
             if self.idempotent and event_id in self.seen:
                 return  # processed before: acknowledged again, not done again
             ctx.record("EventProcessed", event_id=event_id, event=message.type)
-            for fact, target in self.react(message.type, payload["order_id"]):
-                ctx.record(fact, order_id=payload["order_id"])
+            order = payload["order"]
+            for fact, data, target in self.react(message.type, order):
+                ctx.record(fact, order_id=order["order_id"], **data)
                 if target:
-                    self.publish(ctx, target, fact, payload["order_id"], 1)
+                    self.publish(ctx, target, fact, order, 1)
 
-    def publish(self, ctx: Context, target: str, event_type: str, order_id: str, attempt: int) -> None:
-        event_id = f"{order_id}:{event_type}"
-        ctx.record("Published", event_id=event_id, event=event_type, target=target, order_id=order_id,
-                   attempt=attempt)
-        ctx.send(target, event_type, order_id=order_id, event_id=event_id)
+    def publish(self, ctx: Context, target: str, event_type: str, order: dict[str, Any], attempt: int) -> None:
+        event_id = f"{order['order_id']}:{event_type}"
+        ctx.record("Published", event_id=event_id, event=event_type, target=target, order=order, attempt=attempt)
+        ctx.send(target, event_type, order_id=order["order_id"], event_id=event_id, order=order)
         ctx.timer(REPLY_TIMEOUT_MS, "Redeliver", event_id=event_id, issued_at=ctx.now_ms)
 
     def redeliver(self, ctx: Context, payload: dict[str, Any]) -> None:
@@ -343,43 +440,55 @@ class Choreographed:
             return  # acknowledged, or sent again since
         if entry["attempt"] > len(BACKOFF_MS):
             ctx.record("PublishDeadLettered", event_id=entry["event_id"], event=entry["event"],
-                       reason=f"{entry['target']} never acknowledged {entry['event']}")
+                       target=entry["target"], reason=f"{entry['target']} never acknowledged {entry['event']}")
             return
         # Re-send at once (the timeout already waited); the growing gap comes from the next timeout's backoff.
-        self.publish(ctx, entry["target"], entry["event"], entry["order_id"], entry["attempt"] + 1)
+        self.publish(ctx, entry["target"], entry["event"], entry["order"], entry["attempt"] + 1)
 
     def resume(self, ctx: Context) -> None:
         for entry in list(self.outbox.values()):
-            self.publish(ctx, entry["target"], entry["event"], entry["order_id"], entry["attempt"])
+            self.publish(ctx, entry["target"], entry["event"], entry["order"], entry["attempt"])
 
-    def react(self, incoming: str, order_id: str) -> list[tuple[str, str | None]]:
-        """The facts this service records on `incoming`, each with who to tell (None: nobody)."""
+    def react(self, incoming: str, order: dict[str, Any]) -> list[tuple[str, dict[str, Any], str | None]]:
+        """The facts this service records on `incoming` (type, extra data), each with who to tell (None: nobody)."""
         raise NotImplementedError
+
+    def decided(self, command: str, order: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """What the orchestrated service would decide for `command`: (fact, its data without the order id)."""
+        reply, facts = self.decide(Message("", command, "", self.name, {**order, "command_id": ""}, 0, 0))
+        data = dict(facts[0][1]) if facts else {}
+        data.pop("order_id", None)
+        return reply, data
 
 
 class ChoreographedOrders(Choreographed, Orders):
-    def react(self, incoming, order_id):
-        return {
-            "OrderPlaced": [("OrderCreated", "payments")],
-            "ItemsShipped": [("OrderCompleted", None)],
-            "PaymentFailed": [("OrderCancelled", None)],
-            "PaymentRefunded": [("OrderCancelled", None)],
-        }.get(incoming, [])
+    def react(self, incoming, order):
+        if incoming == "OrderPlaced":
+            return [("OrderCreated", self.decided("CreateOrder", order)[1], "payments")]
+        if incoming == "ItemsShipped":
+            return [("OrderCompleted", {}, None)]
+        if incoming in ("PaymentFailed", "PaymentRefunded", "CancelOrder"):  # CancelOrder: from the operator
+            return [("OrderCancelled", {}, None)]
+        return []
 
 
 class ChoreographedPayments(Choreographed, Payments):
-    def react(self, incoming, order_id):
+    def react(self, incoming, order):
         if incoming == "OrderCreated":
-            return [("PaymentFailed", "orders")] if self.failing else [("PaymentReserved", "inventory")]
+            fact, data = self.decided("ReservePayment", order)
+            return [(fact, data, "orders" if fact == "PaymentFailed" else "inventory")]
         if incoming == "ShippingFailed":
-            return [("PaymentRefunded", "orders")] if self.held(order_id) > 0 else []
+            return [("PaymentRefunded", {}, "orders")] if self.held(order["order_id"]) > 0 else []
+        if incoming == "RefundPayment":  # from the operator
+            return [("PaymentRefunded", {}, None)] if self.held(order["order_id"]) > 0 else []
         return []
 
 
 class ChoreographedInventory(Choreographed, Inventory):
-    def react(self, incoming, order_id):
+    def react(self, incoming, order):
         if incoming == "PaymentReserved":
-            return [("ShippingFailed", "payments")] if self.failing else [("ItemsShipped", "orders")]
+            fact, data = self.decided("ShipItems", order)
+            return [(fact, data, "payments" if fact == "ShippingFailed" else "orders")]
         return []
 
 
@@ -388,8 +497,8 @@ class ChoreographedClient(Choreographed, Service):
 
     name = "client"
 
-    def react(self, incoming, order_id):
-        return [("OrderPlaced", "orders")] if incoming == "Start" else []
+    def react(self, incoming, order):
+        return [("OrderPlaced", {}, "orders")] if incoming == "Start" else []
 
 
 def choreography_status(sim: Simulation, order_id: str) -> str:
@@ -402,21 +511,29 @@ def choreography_status(sim: Simulation, order_id: str) -> str:
         return "compensated"
     if any(s.dead_letters for s in services):
         return "dead_lettered"
+    failed = [e for e in sim.history if e.type in COMPENSATING_ON and e.data.get("order_id") == order_id]
+    if failed:
+        return "compensating"
     return "running" if order else "started"
 
 
-def choreographed_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = ()) -> Simulation:
-    engine_faults, settings = faults_from([f for f in faults if f["kind"] != "orchestrator_crash"])
+def choreographed_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = (),
+                       settings: dict[str, dict[str, Any]] | None = None) -> Simulation:
+    engine_faults, settings_ = faults_from([f for f in faults if f["kind"] != "orchestrator_crash"])
+    if settings is not None:
+        settings.update(settings_)
+        settings_ = settings
     sim = Simulation(
         {
             "client": ChoreographedClient,
-            "orders": lambda: ChoreographedOrders(**settings["orders"]),
-            "payments": lambda: ChoreographedPayments(**settings["payments"]),
-            "inventory": lambda: ChoreographedInventory(**settings["inventory"]),
+            "orders": lambda: ChoreographedOrders(**settings_["orders"]),
+            "payments": lambda: ChoreographedPayments(**settings_["payments"]),
+            "inventory": lambda: ChoreographedInventory(**settings_["inventory"]),
+            "operator": Operator,
         },
         seed=seed,
         faults=engine_faults,
     )
-    start = {"order_id": order["order_id"], "event_id": f"{order['order_id']}:Start"}
+    start = {"order_id": order["order_id"], "event_id": f"{order['order_id']}:Start", "order": dict(order)}
     sim.send("client", "client", "Start", start, delay_ms=0, timer=True)
     return sim

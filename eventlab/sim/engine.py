@@ -11,7 +11,7 @@ Pure Python, no Django. A run is reproducible from (its nodes, seed, fault plan,
 Every step appends to `history` the run's events (`MessageSent`, `MessageDelivered`, `MessageDropped`, `NodeCrashed`,
 the nodes' own events…); a lab stores them in its log, and the diagrams are projections of them.
 
-Status: the engine and its tests. The saga, 2PC and resilience labs (their nodes, views and API) are not built yet.
+Used by the saga lab (eventlab/sagas); the 2PC and resilience labs are to stand on it too.
 """
 
 from __future__ import annotations
@@ -98,6 +98,10 @@ class Context:
         return self._sim.send(self._node.name, self._node.name, message_type, payload, cause=self._cause,
                               delay_ms=after_ms, timer=True)
 
+    def cancel_timers(self, message_type: str, **match: Any) -> None:
+        """Cancel this node's pending timers of a type whose payload has these values (e.g. a reply arrived)."""
+        self._sim.cancel_timers(self._node.name, message_type, match)
+
 
 @dataclass
 class Simulation:
@@ -137,6 +141,22 @@ class Simulation:
         self._append("TimerSet" if timer else "MessageSent", _describe(message))
         return message
 
+    def cancel_timers(self, node: str, message_type: str, match: dict[str, Any]) -> None:
+        for timer in [m for m in self._inflight if m.timer and m.target == node and m.type == message_type
+                      and all(m.payload.get(k) == v for k, v in match.items())]:
+            self._inflight.remove(timer)
+            self._append("TimerCancelled", _describe(timer))
+
+    def inject(self, faults: list[Fault]) -> None:
+        """More faults for a run in progress; they act from the next delivery on."""
+        self.faults.extend(faults)
+
+    def act(self, node: str, message_type: str, payload: dict[str, Any]) -> None:
+        """Someone outside the network (a person at a console) acts through `node` now: no delivery, no step."""
+        actor = self.live[node]
+        actor.handle(Message(f"act{len(self.history)}", message_type, node, node, dict(payload), self.clock_ms, 0),
+                     Context(self, actor, None))
+
     def pending(self) -> list[Message]:
         """In-flight messages in the order they would be delivered."""
         return sorted(self._inflight, key=lambda m: (m.due_ms, m.seq))
@@ -171,8 +191,9 @@ class Simulation:
     def _deliver(self, message: Message) -> SimEvent:
         described = _describe(message)
         if message.timer and message.type == RESTART:
+            fired = self._append("TimerFired", described)
             self.recover(message.target)
-            return self._append("TimerFired", described)
+            return fired
         if not message.timer:
             for kind in ("drop", "duplicate", "delay"):
                 fault = self._matching(kind, message)
@@ -254,8 +275,9 @@ class Simulation:
 RESTART = "Restart"  # a timer the engine sets for a crashed node that restarts by itself
 ENGINE_EVENTS = {
     "MessageSent", "TimerSet", "MessageDelivered", "TimerFired", "MessageDropped", "MessageDuplicated",
-    "MessageDelayed", "MessageLost", "NodeDown", "NodeCrashed", "NodeRecovered",
+    "MessageDelayed", "MessageLost", "NodeDown", "NodeCrashed", "NodeRecovered", "TimerCancelled",
 }
+DELIVERIES = {"MessageDelivered", "TimerFired", "MessageDropped", "MessageDelayed", "MessageLost"}  # one per step
 
 
 def _describe(message: Message) -> dict[str, Any]:
