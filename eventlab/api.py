@@ -12,6 +12,9 @@ from eventlab.bank.api import router as bank_router
 from eventlab.bank.domain import Rejected
 from eventlab.eventstore.core import CommandIdReused, ConcurrencyError
 from eventlab.labs.api import router as labs_router
+from eventlab.sagas.api import router as sagas_router
+from eventlab.sagas.handlers import UnknownRun
+from eventlab.sagas.runs import Invalid
 
 api = NinjaAPI(
     title="EventLab API",
@@ -26,6 +29,7 @@ api = NinjaAPI(
 )
 api.add_router("/labs", labs_router)
 api.add_router("/labs", bank_router)
+api.add_router("/labs", sagas_router)
 
 
 def _field(loc) -> str:
@@ -58,6 +62,16 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 @api.exception_handler(Rejected)
 def rejected(request: HttpRequest, exc: Rejected) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc)}, status=422)
+
+
+@api.exception_handler(Invalid)
+def invalid_saga_input(request: HttpRequest, exc: Invalid) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=422)
+
+
+@api.exception_handler(UnknownRun)
+def unknown_run(request: HttpRequest, exc: UnknownRun) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=404)
 
 
 @api.exception_handler(CommandIdReused)

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "eventlab.eventstore",
     "eventlab.labs",
     "eventlab.bank",
+    "eventlab.sagas",
     "eventlab.live",
     "eventlab.learn",
 ]
