@@ -6,6 +6,7 @@ from eventlab.bank import views as bank
 from eventlab.labs import views as labs
 from eventlab.learn import views as learn
 from eventlab.live import sse
+from eventlab.sagas import views as sagas
 
 urlpatterns = [
     # The course
@@ -25,6 +26,13 @@ urlpatterns = [
     path("labs/<str:lab_id>/bank/readmodels/action", bank.readmodel_action, name="bank-readmodel-action"),
     path("labs/<str:lab_id>/bank/time-travel", bank.time_travel, name="bank-time-travel"),
     path("labs/<str:lab_id>/bank/settings", bank.lab_settings, name="bank-settings"),
+    # The saga lab
+    path("labs/sagas/", sagas.saga_home, name="saga-home"),
+    path("labs/<str:lab_id>/sagas/", sagas.lab_page, name="saga-lab"),
+    path("labs/<str:lab_id>/sagas/start", sagas.start, name="saga-start"),
+    path("labs/<str:lab_id>/sagas/preset", sagas.start_preset, name="saga-preset"),
+    path("labs/<str:lab_id>/sagas/<str:run_id>/", sagas.run_page, name="saga-run"),
+    path("labs/<str:lab_id>/sagas/<str:run_id>/act", sagas.act, name="saga-act"),
     # The raw log as Server-Sent Events, resumable with Last-Event-ID
     path("labs/<str:lab_id>/events/sse", sse.lab_events, name="lab-sse"),
     # JSON API (OpenAPI at /api/openapi.json, docs at /api/docs)

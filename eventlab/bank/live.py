@@ -44,6 +44,6 @@ def render_update(
         for model in context["readmodels"]:
             if model["enabled"]:
                 parts.append(render_to_string("live/_readmodel.html", {"m": model, "oob": True, **context}))
-    parts.append(render_to_string("bank/lab.html#lab-head", {"head": head, "oob": True}))
+    parts.append(render_to_string("labs/_bar.html#lab-head", {"head": head, "oob": True}))
     messages.append("".join(parts))
     return messages, head, enabled

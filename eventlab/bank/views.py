@@ -20,16 +20,16 @@ from django.views.decorators.http import require_GET, require_POST
 from eventlab.eventstore.core import CommandIdReused, ConcurrencyError, RecordedEvent, StoreError
 from eventlab.eventstore.models import Snapshot
 from eventlab.labs import readmodels
-from eventlab.labs.access import SESSION_CURRENT, add_to_session, lab_for, session_labs
-from eventlab.labs.models import Lab, Scenario
-from eventlab.labs.services import create_lab, projector, start_scenario, store
+from eventlab.labs.access import lab_for
+from eventlab.labs.models import Lab
+from eventlab.labs.services import projector, store
+from eventlab.labs.views import lab_bar_context, working_lab
 
 from . import services
 from .api import parse_instant
 from .domain import Rejected, fold, from_recorded, parse_account_id, stream_name
 
 PAGE_SIZE = 25
-DEMO_SCENARIO = "demo-bank"
 LIVE_ROWS = 50
 
 
@@ -61,24 +61,12 @@ def run(lab: Lab, payload: dict[str, Any], command_id: str, expected_version: in
 
 
 def bank_home(request: HttpRequest) -> HttpResponse:
-    """The session's working lab (created the first time a lab page is opened), or the one picked (`?lab=`)."""
-    picked = request.GET.get("lab")
-    if picked is not None:
-        return redirect("bank-lab", lab_id=lab_for(request, picked).id)  # 404 unless this session has it
-    lab_id = request.session.get(SESSION_CURRENT)
-    if not lab_id or lab_id not in session_labs(request.session) or not Lab.objects.filter(pk=lab_id).exists():
-        # A session's first lab starts from the demo scenario when it is loaded, else empty.
-        demo = Scenario.objects.filter(pk=DEMO_SCENARIO).first()
-        lab, _token = start_scenario(demo) if demo else create_lab()
-        add_to_session(request.session, lab)
-        lab_id = lab.id
-    return redirect("bank-lab", lab_id=lab_id)
+    return redirect("bank-lab", lab_id=working_lab(request).id)
 
 
 @require_GET
 def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
     lab = lab_for(request, lab_id)
-    request.session[SESSION_CURRENT] = lab.id
     return render(request, "bank/lab.html", page_context(request, lab))
 
 
@@ -90,12 +78,8 @@ def page_context(request: HttpRequest, lab: Lab, **extra: Any) -> dict[str, Any]
         account = ids[0] if ids else None
     context = {
         "nav": "bank",
-        "lab": lab,
-        "labs": Lab.objects.filter(pk__in=session_labs(request.session), kind=Lab.Kind.WORKING),
-        "join_url": request.build_absolute_uri(lab.join_url),
-        "head": store.head(lab.id),
+        **lab_bar_context(request, lab, "bank"),
         "accounts": accounts,
-        "scenarios": Scenario.objects.all(),
         **events_context(request, lab),
         **readmodels_context(lab, account),
         **time_travel_context(lab, account, request.GET.get("version"), request.GET.get("at")),

@@ -6,9 +6,43 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from .access import add_to_session, lab_for
+from .access import SESSION_CURRENT, add_to_session, lab_for, session_labs
 from .models import Lab, Scenario, hash_token
-from .services import create_lab, start_scenario
+from .services import create_lab, start_scenario, store
+
+DEMO_SCENARIO = "demo-bank"
+LAB_PAGES = {"bank": "bank-lab", "sagas": "saga-lab"}
+
+
+def working_lab(request: HttpRequest) -> Lab:
+    """The session's working lab (created the first time a lab page is opened), or the one picked (`?lab=`)."""
+    picked = request.GET.get("lab")
+    if picked is not None:
+        return lab_for(request, picked)  # 404 unless this session has it
+    lab = None
+    lab_id = request.session.get(SESSION_CURRENT)
+    if lab_id and lab_id in session_labs(request.session):
+        lab = Lab.objects.filter(pk=lab_id).first()
+    if lab is None:
+        # A session's first lab starts from the demo scenario when it is loaded, else empty.
+        demo = Scenario.objects.filter(pk=DEMO_SCENARIO).first()
+        lab, _token = start_scenario(demo) if demo else create_lab()
+        add_to_session(request.session, lab)
+    return lab
+
+
+def lab_bar_context(request: HttpRequest, lab: Lab, page: str) -> dict:
+    """What the lab bar (templates/labs/_bar.html) shows on every lab page."""
+    request.session[SESSION_CURRENT] = lab.id
+    return {
+        "lab": lab,
+        "lab_page": page,
+        "switch_url": {"bank": "bank-home", "sagas": "saga-home"}[page],
+        "labs": Lab.objects.filter(pk__in=session_labs(request.session), kind=Lab.Kind.WORKING),
+        "join_url": request.build_absolute_uri(lab.join_url),
+        "head": store.head(lab.id),
+        "scenarios": Scenario.objects.all(),
+    }
 
 
 @require_POST
@@ -17,7 +51,7 @@ def new_lab(request: HttpRequest) -> HttpResponse:
     scenario = Scenario.objects.filter(pk=request.POST.get("scenario", "")[:64]).first()
     lab, _token = start_scenario(scenario) if scenario else create_lab()
     add_to_session(request.session, lab)
-    return redirect("bank-lab", lab_id=lab.id)
+    return redirect(LAB_PAGES.get(request.POST.get("page"), "bank-lab"), lab_id=lab.id)
 
 
 @require_POST

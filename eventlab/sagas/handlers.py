@@ -47,15 +47,17 @@ def start(store: EventStore, log: str, run_id: str, started: dict[str, Any],
     for given in inputs:
         caused = run.act(given)
         new += [_recorded_input(run.inputs[-1], run), *_engine_events(caused)]
-    return run, store.append(log, stream_name(run_id), new, expected_version=0)
+    return _saved(run, store.append(log, stream_name(run_id), new, expected_version=0))
 
 
-def load(store: EventStore, log: str, run_id: str, at_step: int | None = None) -> tuple[SagaRun, int]:
-    """The run replayed from its inputs (up to step `at_step` if given), and its stream's version."""
+def load(store: EventStore, log: str, run_id: str, at_step: int | None = None) -> SagaRun:
+    """The run replayed from its inputs (up to step `at_step` if given)."""
     events = store.read_stream(log, stream_name(run_id))
     if not events or events[0].type != "SagaRunStarted":
         raise UnknownRun(f"No saga run {run_id[:40]!r} in this lab.")
-    return replay(run_id, events, at_step), events[-1].version
+    run = replay(run_id, events, at_step)
+    run.version = events[-1].version
+    return run
 
 
 def replay(run_id: str, events: list[RecordedEvent], at_step: int | None = None) -> SagaRun:
@@ -76,7 +78,7 @@ def replay(run_id: str, events: list[RecordedEvent], at_step: int | None = None)
 def act(store: EventStore, log: str, run_id: str, given: dict[str, Any]) -> tuple[SagaRun, AppendResult]:
     """Apply one input (or, for `run`, steps until the network is empty) and append it with what it caused.
     Raises Invalid (nothing appended) when the run cannot take it."""
-    run, version = load(store, log, run_id)
+    run = load(store, log, run_id)
     new: list[NewEvent] = []
     if given["input"] == "run":
         if not run.sim.pending():
@@ -87,15 +89,20 @@ def act(store: EventStore, log: str, run_id: str, given: dict[str, Any]) -> tupl
     else:
         caused = run.act(given)
         new = [_recorded_input(run.inputs[-1], run), *_engine_events(caused)]
-    return run, store.append(log, stream_name(run_id), new, expected_version=version)
+    return _saved(run, store.append(log, stream_name(run_id), new, expected_version=run.version))
+
+
+def _saved(run: SagaRun, result: AppendResult) -> tuple[SagaRun, AppendResult]:
+    run.version = result.events[-1].version
+    return run, result
 
 
 def fork(store: EventStore, log: str, run_id: str, at_step: int, new_id: str) -> tuple[SagaRun, AppendResult]:
     """A what-if run: the same start and the same inputs up to step `at_step`, in a stream of its own."""
-    original, _ = load(store, log, run_id)
+    original = load(store, log, run_id)
     if isinstance(at_step, bool) or not isinstance(at_step, int) or not 0 <= at_step <= original.steps:
         raise Invalid(f"at_step must be a whole number from 0 to {original.steps} (the run's steps so far).")
-    upto, _ = load(store, log, run_id, at_step=at_step)
+    upto = load(store, log, run_id, at_step=at_step)
     started = {**original.started, "forked_from": run_id, "fork_step": at_step}
     return start(store, log, new_id, started, upto.inputs)
 

@@ -212,6 +212,7 @@ class SagaRun:
         self.sim = make(self.order, seed=started["seed"], faults=self.faults, settings=self.settings)
         self.inputs: list[dict[str, Any]] = []
         self.predictions: list[dict[str, Any]] = []
+        self.version = 0  # the version of the run's stream in the log this run was loaded or saved at
 
     # --- acting ---------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,218 @@
+"""The saga lab's pictures, laid out in Python (pure) and drawn by templates as SVG: the sequence diagram, the state
+machine with the remaining path and the compensations that would run, and the trace waterfall.
+
+Every picture is a projection of the run's events; colour is never the only signal (compensations are dashed and
+labelled, dropped messages end in a cross and say so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventlab.sim.engine import DELIVERIES
+
+from .runs import FORWARD, IF_IT_FAILS, SagaRun, progress
+
+COMPENSATIONS = {"CancelOrder", "OrderCancelled", "RefundPayment", "PaymentRefunded"}
+FAILURES = {"PaymentFailed", "ShippingFailed"}
+LANE_GAP, MARGIN, ROW, TOP = 130, 80, 34, 58
+NOTES = {  # saga-level events worth a note beside the diagram
+    "SagaCompensating": "compensating", "SagaCompleted": "completed", "SagaCompensated": "compensated",
+    "SagaDeadLettered": "dead-lettered", "PublishDeadLettered": "dead-lettered", "DeadLetterRetried": "retried",
+    "OperatorActed": "a person acted", "NodeDown": "down", "RetryScheduled": "retry scheduled",
+}
+
+
+@dataclass
+class Arrow:
+    step: int
+    y: int
+    x1: int
+    x2: int
+    label: str
+    kinds: list[str] = field(default_factory=list)  # message, compensation, failure, dropped, lost, delayed, ...
+    note: str = ""
+
+    @property
+    def self_loop(self) -> bool:
+        return self.x1 == self.x2
+
+    @property
+    def end_x(self) -> int:
+        """Where the line stops: a dropped message stops half-way, a lost one just short of its target."""
+        if "dropped" in self.kinds:
+            return (self.x1 + self.x2) // 2
+        if "lost" in self.kinds or "delayed" in self.kinds:
+            return self.x2 - (18 if self.x2 > self.x1 else -18)
+        return self.x2
+
+    @property
+    def mid_x(self) -> int:
+        return (self.x1 + self.end_x) // 2
+
+
+@dataclass
+class Mark:
+    step: int
+    y: int
+    x: int
+    text: str
+    kind: str
+
+
+def lanes(run: SagaRun) -> list[str]:
+    names = ["client", "orchestrator", "orders", "payments", "inventory"]
+    if run.mode == "choreography":
+        names.remove("orchestrator")
+    if any(e.data.get("node") == "operator" or e.data.get("from") == "operator" for e in run.history):
+        names.append("operator")
+    return names
+
+
+def sequence(run: SagaRun) -> dict[str, Any]:
+    """The sequence diagram: one row per step, an arrow per message delivered (or dropped, lost, delayed)."""
+    names = lanes(run)
+    x = {name: MARGIN + i * LANE_GAP for i, name in enumerate(names)}
+    duplicates = {e.data["copy"] for e in run.history if e.type == "MessageDuplicated"}
+    arrows: list[Arrow] = []
+    marks: list[Mark] = []
+    for event in run.history:
+        y = TOP + event.step * ROW
+        if event.type in DELIVERIES and event.step > 0:
+            data = event.data
+            kinds = ["timer" if data["from"] == data["to"] else "message"]
+            message = data["type"]
+            label = message
+            if message in COMPENSATIONS:
+                kinds.append("compensation")
+                label += " (compensation)"
+            if message in FAILURES:
+                kinds.append("failure")
+            if message == "Ack":
+                kinds.append("ack")
+            if data["id"] in duplicates:
+                kinds.append("duplicate")
+                label += " (duplicate)"
+            outcome = {"MessageDropped": "dropped", "MessageLost": "lost", "MessageDelayed": "delayed"}.get(event.type)
+            note = ""
+            if outcome:
+                kinds.append(outcome)
+                note = {"dropped": "dropped", "lost": data.get("reason", "lost"),
+                        "delayed": f"delayed {data.get('ms', 0):,} ms"}[outcome]
+            arrows.append(Arrow(event.step, y, x[data["from"]], x[data["to"]], label, kinds, note))
+        elif event.type == "MessageDuplicated":
+            marks.append(Mark(event.step, y, x[event.data["to"]], "×2 duplicated", "duplicate"))
+        elif event.type == "NodeCrashed":
+            marks.append(Mark(event.step, y + ROW // 2, x[event.data["node"]], "crashed: memory lost", "crash"))
+        elif event.type == "NodeRecovered":
+            marks.append(Mark(event.step, y + ROW // 2, x[event.data["node"]],
+                              f"recovered: replayed {event.data['replayed']} events", "recovered"))
+        elif event.type in NOTES and event.data.get("node") in x:
+            text = NOTES[event.type]
+            if event.type == "RetryScheduled":
+                text = f"retry {event.data['command']} in {event.data['after_ms']} ms"
+            marks.append(Mark(event.step, y + ROW // 2, x[event.data["node"]], text, event.type))
+    rows = max(run.steps, 1)
+    return {
+        "lanes": [{"name": name, "x": x[name]} for name in names],
+        "arrows": arrows, "marks": marks,
+        "width": MARGIN * 2 + LANE_GAP * (len(names) - 1) + 60,
+        "height": TOP + (rows + 1) * ROW + 10,
+        "lane_bottom": TOP + (rows + 1) * ROW,
+    }
+
+
+# --- The state machine ----------------------------------------------------------------------------------------------
+
+LABELS = {"CreateOrder": "Create order", "ReservePayment": "Reserve payment", "ShipItems": "Ship items",
+          "CompleteOrder": "Complete order", "RefundPayment": "Refund payment", "CancelOrder": "Cancel order",
+          "completed": "Completed", "compensated": "Compensated", "dead_lettered": "Dead-lettered"}
+BOX_W, BOX_H = 120, 44
+PLACES = {  # (x, y) of each box
+    "CreateOrder": (10, 20), "ReservePayment": (160, 20), "ShipItems": (310, 20), "CompleteOrder": (460, 20),
+    "completed": (610, 20), "RefundPayment": (310, 120), "CancelOrder": (160, 120), "compensated": (10, 120),
+    "dead_lettered": (610, 120),
+}
+EDGES = [  # (from, to, label, compensation?)
+    ("CreateOrder", "ReservePayment", "OrderCreated", False),
+    ("ReservePayment", "ShipItems", "PaymentReserved", False),
+    ("ShipItems", "CompleteOrder", "ItemsShipped", False),
+    ("CompleteOrder", "completed", "OrderCompleted", False),
+    ("ReservePayment", "CancelOrder", "PaymentFailed", True),
+    ("ShipItems", "RefundPayment", "ShippingFailed", True),
+    ("RefundPayment", "CancelOrder", "PaymentRefunded", True),
+    ("CancelOrder", "compensated", "OrderCancelled", True),
+]
+
+
+def state_machine(run: SagaRun) -> dict[str, Any]:
+    done, current = progress(run)
+    state = run.state
+    would = list(IF_IT_FAILS.get(current, ())) if current and state != "dead_lettered" else []
+    remaining = [] if current is None or current not in FORWARD else list(FORWARD[FORWARD.index(current) + 1:])
+    boxes = []
+    for name, (x, y) in PLACES.items():
+        classes = []
+        if name in done:
+            classes.append("done")
+        if name == current and state not in ("dead_lettered",):
+            classes.append("current")
+        if name == state:
+            classes.append("current final")
+        if name in remaining or (name == "completed" and current in FORWARD):
+            classes.append("remaining")
+        if name in would:
+            classes.append("would")
+        status = ("now" if "current" in classes else "done" if "done" in classes
+                  else "if it fails" if "would" in classes else "to do" if "remaining" in classes else "")
+        boxes.append({"name": name, "label": LABELS[name], "x": x, "y": y, "classes": " ".join(classes),
+                      "status": status})
+    edges = []
+    for source, target, label, compensation in EDGES:
+        (x1, y1), (x2, y2) = PLACES[source], PLACES[target]
+        if y1 == y2:
+            (sx, sy), (ex, ey) = ((x1 + BOX_W, y1 + BOX_H // 2), (x2, y2 + BOX_H // 2)) if x2 > x1 else (
+                (x1, y1 + BOX_H // 2), (x2 + BOX_W, y2 + BOX_H // 2))
+        else:
+            (sx, sy), (ex, ey) = (x1 + BOX_W // 2, y1 + BOX_H), (x2 + BOX_W // 2, y2)
+        edges.append({"x1": sx, "y1": sy, "x2": ex, "y2": ey, "label": label, "compensation": compensation,
+                      "lx": (sx + ex) // 2, "ly": (sy + ey) // 2 - 4})
+    return {
+        "boxes": boxes, "edges": edges, "current": LABELS.get(current or state, state), "done": done,
+        "remaining": [LABELS[s] for s in remaining], "would": [LABELS[s] for s in would], "state": state,
+        "width": 740, "height": 180,
+    }
+
+
+# --- The trace waterfall -------------------------------------------------------------------------------------------
+
+
+def waterfall(run: SagaRun) -> dict[str, Any]:
+    """One trace across every hop: a span per message, from sent to delivered (or dropped, lost, still in flight)."""
+    sent: dict[str, Any] = {}
+    ends: dict[str, tuple[int, str]] = {}
+    for event in run.history:
+        if event.type in ("MessageSent", "TimerSet"):
+            sent[event.data["id"]] = event
+        elif event.type in DELIVERIES or event.type == "TimerCancelled":
+            outcome = {"MessageDelivered": "ok", "TimerFired": "fired", "MessageDropped": "dropped",
+                       "MessageLost": "lost", "MessageDelayed": "delayed", "TimerCancelled": "cancelled"}[event.type]
+            if event.type != "MessageDelayed":
+                ends[event.data["id"]] = (event.at_ms, outcome)
+    horizon = max([run.sim.clock_ms, 1] + [m.due_ms for m in run.sim.pending()])
+    spans = []
+    for message_id, event in sent.items():
+        end, outcome = ends.get(message_id, (None, "in flight"))
+        if outcome == "cancelled":
+            continue  # a timeout that never had to fire
+        start = event.at_ms
+        stop = end if end is not None else event.data["due_ms"]
+        data = event.data
+        spans.append({
+            "id": message_id, "parent": data.get("causation_id") or "", "service": data["to"], "name": data["type"],
+            "from": data["from"], "start_ms": start, "duration_ms": stop - start, "outcome": outcome,
+            "left": round(100 * start / horizon, 2), "width": max(round(100 * (stop - start) / horizon, 2), 0.6),
+            "timer": event.type == "TimerSet",
+        })
+    return {"trace_id": run.trace_id, "spans": spans, "horizon_ms": horizon}

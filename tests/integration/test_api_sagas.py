@@ -1,0 +1,419 @@
+"""The saga half of the JSON API (API.md, "Sagas"): start, step, run, faults, recover, fork, a person's action on a
+dead letter, going back to a step — the shapes the contract promises, plain-words 422s that append nothing, 404s that
+give nothing away — and the saga's events in the lab's log, next to the bank's."""
+
+import json
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+ORDER = {"customer": "Ada", "items": [{"sku": "book", "qty": 1, "price": "12.50"}]}
+RUN_KEYS = {"id", "mode", "state", "done", "step", "steps", "services", "dead_letters", "trace_id",
+            "pending_compensations"}
+STEP_KEYS = {"step", "type", "from", "to", "message", "at_ms"}
+EVENT_KEYS = {"position", "stream", "version", "type", "schema_version", "stored_schema_version", "data", "metadata"}
+FINAL = {"completed", "compensated", "dead_lettered"}
+DOWN_FOR_GOOD = {"kind": "service_down", "service": "inventory", "steps": 200}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def post(client: Client, lab, path: str, body=None, raw: str | None = None, token: str | None = None):
+    data = raw if raw is not None else ("" if body is None else json.dumps(body))
+    return client.post(f"/api/labs/{lab.id}/sagas{path}", data=data, content_type="application/json",
+                       **auth(token or lab.token))
+
+
+def get(client: Client, lab, path: str = "", token: str | None = None):
+    return client.get(f"/api/labs/{lab.id}/sagas{path}", **auth(token or lab.token))
+
+
+def start(client: Client, lab, faults=(), mode="orchestration", order=ORDER, seed=1) -> dict:
+    response = post(client, lab, "", {"mode": mode, "seed": seed, "order": order, "faults": list(faults)})
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def ok(response) -> dict:
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def log(client: Client, lab) -> dict:
+    response = client.get(f"/api/labs/{lab.id}/events?limit=1000", **auth(lab.token))
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def head(client: Client, lab) -> int:
+    return log(client, lab)["head"]
+
+
+def assert_plain(response, status: int) -> str:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and 5 < len(detail) < 500
+    return detail
+
+
+# --- Start, step, run -------------------------------------------------------------------------------------------------
+
+
+def test_start_answers_201_with_every_key_the_contract_lists(client):
+    created = client.post("/api/labs").json()  # a lab made over HTTP, as curl would
+    response = client.post(f"/api/labs/{created['id']}/sagas", data=json.dumps({"order": ORDER}),
+                           content_type="application/json", **auth(created["token"]))
+
+    assert response.status_code == 201, response.content
+    run = response.json()
+    assert RUN_KEYS <= set(run)
+    assert (run["mode"], run["state"], run["done"], run["step"]) == ("orchestration", "started", False, 0)
+    assert run["steps"] == [] and run["dead_letters"] == [] and run["pending_compensations"] == []
+    assert set(run["services"]) == {"orders", "payments", "inventory"}
+    assert run["services"]["payments"]["charged"] == 0
+    assert isinstance(run["trace_id"], str) and len(run["trace_id"]) == 32
+    assert run["order"]["amount"] == "12.50" and run["order"]["items"][0]["price"] == "12.50"
+    assert (run["forked_from"], run["fork_step"]) == (None, None)
+    assert [m["type"] for m in run["pending"]] == ["PlaceOrder"]
+
+
+def test_each_step_answers_state_step_done_and_what_was_delivered(client, lab):
+    run = start(client, lab)
+
+    first = ok(post(client, lab, f"/{run['id']}/step"))
+    second = ok(post(client, lab, f"/{run['id']}/step", {}))
+
+    assert {"state", "step", "done", "delivered"} <= set(first)
+    assert (first["state"], first["step"], first["done"]) == ("running", 1, False)
+    assert STEP_KEYS <= set(first["delivered"])
+    assert (first["delivered"]["message"], first["delivered"]["from"], first["delivered"]["to"]) == (
+        "PlaceOrder", "client", "orchestrator")
+    assert (second["step"], second["delivered"]["message"]) == (2, "CreateOrder")
+    assert second["delivered"]["at_ms"] >= first["delivered"]["at_ms"]
+    assert first["prediction"] is None
+    now = ok(get(client, lab, f"/{run['id']}"))
+    assert [s["message"] for s in now["steps"]] == ["PlaceOrder", "CreateOrder"]
+    assert all(STEP_KEYS <= set(s) for s in now["steps"])
+
+
+def test_deliver_picks_a_pending_message_that_is_not_first(client, lab):
+    run = start(client, lab)
+    for _ in range(2):  # CreateOrder delivered: its reply and the reply timeout are in flight
+        ok(post(client, lab, f"/{run['id']}/step"))
+    pending = ok(get(client, lab, f"/{run['id']}"))["pending"]
+    assert len(pending) >= 2
+    second = pending[1]
+
+    stepped = ok(post(client, lab, f"/{run['id']}/step", {"deliver": second["id"]}))
+
+    assert (stepped["delivered"]["message"], stepped["delivered"]["to"]) == (second["type"], second["to"])
+    assert stepped["delivered"]["message_id"] == second["id"]
+    assert pending[0]["id"] in [m["id"] for m in ok(get(client, lab, f"/{run['id']}"))["pending"]]
+
+
+@pytest.mark.parametrize("deliver", ["m999", 7, "x" * 41])
+def test_delivering_a_message_not_in_flight_is_a_422_that_appends_nothing(client, lab, deliver):
+    run = start(client, lab)
+    before = head(client, lab)
+
+    assert_plain(post(client, lab, f"/{run['id']}/step", {"deliver": deliver}), 422)
+
+    assert head(client, lab) == before
+
+
+@pytest.mark.parametrize("mode", ["orchestration", "choreography"])
+def test_run_goes_to_the_end(client, lab, mode):
+    run = start(client, lab, mode=mode)
+
+    done = ok(post(client, lab, f"/{run['id']}/run"))
+
+    assert RUN_KEYS <= set(done)
+    assert (done["state"], done["done"], done["pending"]) == ("completed", True, [])
+    assert done["services"]["payments"]["charged"] == 1 and done["services"]["inventory"]["shipped"] == 1
+    assert done["services"]["orders"]["order"] == "completed"
+    assert done["step"] == len(done["steps"])
+    assert ok(get(client, lab, f"/{run['id']}")) == done
+
+
+def test_stepping_or_running_a_finished_run_is_a_422_that_appends_nothing(client, lab):
+    run = start(client, lab)
+    ok(post(client, lab, f"/{run['id']}/run"))
+    before = head(client, lab)
+
+    assert "finished" in assert_plain(post(client, lab, f"/{run['id']}/step"), 422)
+    assert "finished" in assert_plain(post(client, lab, f"/{run['id']}/run"), 422)
+
+    assert head(client, lab) == before
+
+
+# --- Back to a step ---------------------------------------------------------------------------------------------------
+
+
+def test_at_step_shows_the_run_as_it_was_after_that_step(client, lab):
+    run = start(client, lab)
+    then = [ok(get(client, lab, f"/{run['id']}"))]
+    for _ in range(4):
+        ok(post(client, lab, f"/{run['id']}/step"))
+        then.append(ok(get(client, lab, f"/{run['id']}")))
+    ok(post(client, lab, f"/{run['id']}/run"))
+
+    for k, was in enumerate(then):
+        assert ok(get(client, lab, f"/{run['id']}?at_step={k}")) == was
+    whole = ok(get(client, lab, f"/{run['id']}"))
+    assert ok(get(client, lab, f"/{run['id']}?at_step={whole['step']}")) == whole
+
+
+@pytest.mark.parametrize("at_step", ["99", "-1", "x", "1.5", "", "%C2%B2", "9" * 5_000])
+def test_at_step_out_of_range_or_not_a_number_is_a_422(client, lab, at_step):
+    # "%C2%B2" is "²": str.isdigit() says yes, int() says no. 5,000 nines: past Python's int-from-text limit.
+    run = start(client, lab)
+    ok(post(client, lab, f"/{run['id']}/step"))
+
+    assert_plain(get(client, lab, f"/{run['id']}?at_step={at_step}"), 422)
+
+
+# --- Faults, recover, fork --------------------------------------------------------------------------------------------
+
+
+def test_faults_injected_mid_run_act(client, lab):
+    run = start(client, lab)
+    for _ in range(3):  # ReservePayment is on its way
+        ok(post(client, lab, f"/{run['id']}/step"))
+
+    injected = ok(post(client, lab, f"/{run['id']}/faults", {"faults": [{"kind": "payment_declined"}]}))
+    assert RUN_KEYS <= set(injected)
+    assert {"kind": "payment_declined"} in injected["faults"]
+    done = ok(post(client, lab, f"/{run['id']}/run"))
+
+    assert done["state"] == "compensated"
+    assert done["services"]["payments"]["held"] == 0
+    assert done["services"]["orders"]["order"] == "cancelled"
+
+
+@pytest.mark.parametrize("body", [
+    {"faults": [{"kind": "meteor"}]},
+    {"faults": [{"kind": "orchestrator_crash", "after_step": 1}]},
+    {"faults": "payment_declined"},
+    {"faults": [{"kind": "payment_declined"}] * 21},
+    {},
+])
+def test_faults_the_run_cannot_take_are_a_422_that_appends_nothing(client, lab, body):
+    run = start(client, lab)
+    ok(post(client, lab, f"/{run['id']}/step"))
+    before = head(client, lab)
+
+    assert_plain(post(client, lab, f"/{run['id']}/faults", body), 422)
+
+    assert head(client, lab) == before
+
+
+def test_recover_when_nothing_crashed_is_a_422(client, lab):
+    run = start(client, lab)
+    before = head(client, lab)
+
+    assert "Nothing has crashed" in assert_plain(post(client, lab, f"/{run['id']}/recover"), 422)
+
+    assert head(client, lab) == before
+
+
+def test_a_crashed_orchestrator_waits_for_recover_then_finishes(client, lab):
+    run = start(client, lab, faults=[{"kind": "orchestrator_crash", "after_step": 4, "restart_after_ms": None}])
+
+    stuck = ok(post(client, lab, f"/{run['id']}/run"))
+    assert stuck["crashed"] == ["orchestrator"] and stuck["state"] not in FINAL and not stuck["done"]
+    assert "recover" in assert_plain(post(client, lab, f"/{run['id']}/step"), 422)
+
+    recovered = ok(post(client, lab, f"/{run['id']}/recover"))
+    assert recovered["crashed"] == []
+    done = ok(post(client, lab, f"/{run['id']}/run"))
+    assert (done["state"], done["done"], done["services"]["payments"]["charged"]) == ("completed", True, 1)
+
+
+def test_fork_answers_201_with_a_new_run_that_shares_the_first_steps(client, lab):
+    run = start(client, lab)
+    original = ok(post(client, lab, f"/{run['id']}/run"))
+
+    response = post(client, lab, f"/{run['id']}/fork", {"at_step": 3})
+
+    assert response.status_code == 201, response.content
+    fork = response.json()
+    assert RUN_KEYS <= set(fork)
+    assert fork["id"] != run["id"]
+    assert (fork["forked_from"], fork["fork_step"], fork["step"]) == (run["id"], 3, 3)
+    assert fork["steps"] == original["steps"][:3]
+    ok(post(client, lab, f"/{fork['id']}/faults", {"faults": [{"kind": "shipping_failed"}]}))
+    assert ok(post(client, lab, f"/{fork['id']}/run"))["state"] == "compensated"
+    assert ok(get(client, lab, f"/{run['id']}")) == original
+    listed = ok(get(client, lab))["runs"]
+    assert [r["id"] for r in listed] == [fork["id"], run["id"]]  # newest first
+    assert listed[0]["forked_from"] == run["id"]
+
+
+@pytest.mark.parametrize("at_step", [99, -1, "3", True, None])
+def test_a_fork_outside_the_run_is_a_422_that_appends_nothing(client, lab, at_step):
+    run = start(client, lab)
+    ok(post(client, lab, f"/{run['id']}/step"))
+    before = head(client, lab)
+
+    assert "at_step" in assert_plain(post(client, lab, f"/{run['id']}/fork", {"at_step": at_step}), 422)
+
+    assert head(client, lab) == before
+
+
+# --- Dead letters -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["orchestration", "choreography"])
+def test_a_dead_letter_can_be_retried_then_compensated(client, lab, mode):
+    run = start(client, lab, faults=[DOWN_FOR_GOOD], mode=mode)
+    stuck = ok(post(client, lab, f"/{run['id']}/run"))
+    assert (stuck["state"], stuck["done"]) == ("dead_lettered", True)
+    assert [(d["id"], d["status"]) for d in stuck["dead_letters"]] == [("dl-1", "open")]
+
+    ok(post(client, lab, f"/{run['id']}/dead-letters/dl-1/retry"))
+    again = ok(post(client, lab, f"/{run['id']}/run"))  # inventory is still down
+    assert [(d["id"], d["status"]) for d in again["dead_letters"]] == [("dl-1", "retried"), ("dl-2", "open")]
+
+    ok(post(client, lab, f"/{run['id']}/dead-letters/dl-2/compensate"))
+    done = ok(post(client, lab, f"/{run['id']}/run"))
+    assert done["state"] == "compensated"
+    assert done["services"]["payments"]["held"] == 0
+    assert done["services"]["orders"]["order"] == "cancelled"
+
+    before = head(client, lab)
+    assert "already" in assert_plain(post(client, lab, f"/{run['id']}/dead-letters/dl-2/compensate"), 422)
+    assert "dl-9" in assert_plain(post(client, lab, f"/{run['id']}/dead-letters/dl-9/retry"), 422)
+    assert head(client, lab) == before
+
+
+# --- Who may reach a run, and bad requests ----------------------------------------------------------------------------
+
+
+def test_an_unknown_run_is_a_404(client, lab):
+    for response in (get(client, lab, "/nope"), post(client, lab, "/nope/step"), post(client, lab, "/nope/run"),
+                     post(client, lab, "/nope/fork", {"at_step": 0}),
+                     post(client, lab, "/nope/dead-letters/dl-1/retry")):
+        assert_plain(response, 404)
+
+
+def test_another_labs_token_is_a_404_and_appends_nothing(client, lab):
+    from eventlab.labs.services import create_lab
+
+    run = start(client, lab)
+    _, other_token = create_lab()
+    before = head(client, lab)
+
+    for response in (get(client, lab, f"/{run['id']}", token=other_token),
+                     post(client, lab, f"/{run['id']}/step", token=other_token),
+                     post(client, lab, f"/{run['id']}/run", token=other_token),
+                     post(client, lab, "", {"order": ORDER}, token=other_token),
+                     get(client, lab, token=other_token)):
+        assert_plain(response, 404)
+    assert client.get(f"/api/labs/{lab.id}/sagas/{run['id']}").status_code == 404  # no token at all
+    assert head(client, lab) == before
+
+
+@pytest.mark.parametrize("path", ["", "/RUN/step", "/RUN/faults", "/RUN/fork"])
+def test_malformed_json_is_a_422_that_appends_nothing(client, lab, path):
+    run = start(client, lab)
+    before = head(client, lab)
+
+    assert_plain(post(client, lab, path.replace("RUN", run["id"]), raw='{"order": '), 422)
+
+    assert head(client, lab) == before
+
+
+@pytest.mark.parametrize("body", [
+    {"order": {"customer": "Ada", "items": []}},
+    {"order": ORDER, "mode": "pipeline"},
+    {"order": ORDER, "seed": True},
+    {"order": {"customer": "Ada", "items": [{"sku": "book", "qty": 1, "price": "1.005"}]}},
+    {"order": ORDER, "faults": [{"kind": "payment_declined", "service": "payments"}]},
+    {"order": ORDER, "mode": "choreography", "faults": [{"kind": "orchestrator_crash", "after_step": 2}]},
+    {},
+])
+def test_a_start_the_lab_cannot_take_is_a_422_that_appends_nothing(client, lab, body):
+    before = head(client, lab)
+
+    assert_plain(post(client, lab, "", body), 422)
+
+    assert head(client, lab) == before
+
+
+def test_a_body_over_64_kib_is_a_413(client, lab):
+    run = start(client, lab)
+    before = head(client, lab)
+    huge = {"order": {"customer": "x" * 70_000, "items": ORDER["items"]}}
+
+    for path in ("", f"/{run['id']}/faults"):
+        response = post(client, lab, path, huge)
+        assert response.status_code == 413
+        assert "64 KiB" in response.json()["detail"]
+    assert head(client, lab) == before
+
+
+def test_html_in_the_customers_name_is_stored_as_given_and_returned_as_plain_json(client, lab):
+    name = '<script>alert("hi")</script><b>Ada</b>'
+    run = start(client, lab, order={"customer": name, "items": ORDER["items"]})
+
+    done = ok(post(client, lab, f"/{run['id']}/run"))
+
+    assert run["order"]["customer"] == name
+    assert done["order"]["customer"] == name
+    started = [e for e in log(client, lab)["events"] if e["type"] == "SagaRunStarted"]
+    assert started[0]["data"]["order"]["customer"] == name
+    created = [e for e in log(client, lab)["events"] if e["type"] == "OrderCreated"]
+    assert created[0]["data"]["customer"] == name
+
+
+def test_a_long_customer_name_is_a_422_not_echoed_back(client, lab):
+    detail = assert_plain(post(client, lab, "", {"order": {"customer": "x" * 5_000, "items": ORDER["items"]}}), 422)
+
+    assert "at most 100" in detail
+
+
+# --- The saga in the lab's log, next to the bank ------------------------------------------------------------------------
+
+
+def test_the_sagas_events_are_in_the_labs_log_in_its_own_stream(client, lab):
+    run = start(client, lab)
+    ok(post(client, lab, f"/{run['id']}/run"))
+
+    page = log(client, lab)
+
+    events = page["events"]
+    assert page["head"] == len(events) == events[-1]["position"]
+    assert [e["position"] for e in events] == list(range(1, len(events) + 1))
+    assert all(set(e) == EVENT_KEYS and e["stream"] == f"saga-{run['id']}" for e in events)
+    assert [e["version"] for e in events] == list(range(1, len(events) + 1))
+    types = [e["type"] for e in events]
+    assert types[0] == "SagaRunStarted"
+    assert {"SagaStepTaken", "MessageSent", "MessageDelivered", "OrderCreated", "PaymentReserved", "ItemsShipped",
+            "OrderCompleted", "SagaCompleted"} <= set(types)
+    delivered = [e for e in events if e["type"] == "MessageDelivered"]
+    assert all("step" in e["data"] and "at_ms" in e["data"] for e in delivered)
+    stream = client.get(f"/api/labs/{lab.id}/streams/saga-{run['id']}", **auth(lab.token)).json()
+    assert stream["version"] == len(events)
+
+
+def test_the_bank_still_works_on_a_lab_with_sagas_and_ignores_their_events(client, lab):
+    run = start(client, lab)
+    ok(post(client, lab, f"/{run['id']}/run"))
+    saga_head = head(client, lab)
+
+    accounts = ok(client.get(f"/api/labs/{lab.id}/bank/accounts", **auth(lab.token)))
+    assert accounts == {"accounts": [], "checkpoint": saga_head, "head": saga_head}
+
+    opened = client.post(f"/api/labs/{lab.id}/bank/commands", content_type="application/json", **auth(lab.token),
+                         data=json.dumps({"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"}))
+    assert opened.status_code == 201, opened.content
+    assert opened.json()["events"][0]["position"] == saga_head + 1
+    start(client, lab)  # more saga events after the bank's
+    accounts = ok(client.get(f"/api/labs/{lab.id}/bank/accounts", **auth(lab.token)))
+    assert [a["account_id"] for a in accounts["accounts"]] == ["acc-1"]
+    assert accounts["checkpoint"] == accounts["head"] == head(client, lab)
