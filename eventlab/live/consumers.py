@@ -3,14 +3,17 @@ wake-up, so lost or reordered wake-ups, reconnects and several server processes 
 event. It also drives slowed-down projectors, one event at a time, so the learner can watch the read side lag.
 
 Protocol: the client sends its view as JSON on (re)connect and whenever it changes —
-`{"page": "bank", "after": 42, "stream": "", "type": "", "live": true, "account": "acc-1"}` — and receives HTML
-fragments that htmx swaps in (out-of-band swaps). A socket for a lab the session may not use is accepted, then
+`{"page": "bank", "after": 42, "stream": "", "type": "", "live": true, "account": "acc-1"}` on the bank lab,
+`{"page": "saga", "after": 57, "run": "<run id>", "at": 3}` on a saga run (`after`: the run stream's version shown;
+`at`: the step a tab looks back at, absent when it follows the head) — and receives HTML fragments that htmx swaps
+in (out-of-band swaps). A socket for a lab the session may not use is accepted, then
 closed with code 4404 (refusing before accept makes browsers retry forever).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from typing import Any
 
@@ -27,6 +30,10 @@ from .broadcast import group_for, wake_message
 
 MAX_FRAME = 4096
 NOT_FOUND = 4404
+RENDERERS = {  # page -> "module:function" rendering its updates (imported when first used: apps sit above live)
+    "bank": "eventlab.bank.live:render_update",
+    "saga": "eventlab.sagas.live:render_update",
+}
 
 
 def parse_view(text: str | None) -> dict[str, Any] | str:
@@ -43,12 +50,16 @@ def parse_view(text: str | None) -> dict[str, Any] | str:
     if isinstance(after, bool) or not isinstance(after, int) or after < 0:
         return "'after' must be a whole number, 0 or more."
     view = {"page": data.get("page") or "bank", "after": after, "live": data.get("live", True) is True}
-    for key in ("stream", "type", "account"):
+    for key in ("stream", "type", "account", "run"):
         value = data.get(key) or ""
         if not isinstance(value, str) or len(value) > 200:
             return f"'{key}' must be a short string."
         view[key] = value
-    if view["page"] != "bank":
+    at = data.get("at")
+    if at is not None and (isinstance(at, bool) or not isinstance(at, int) or at < 0):
+        return "'at' must be a whole number, 0 or more."
+    view["at"], view["pinned"] = at or 0, at is not None
+    if view["page"] not in RENDERERS:
         return f"Unknown page {str(view['page'])[:40]!r}."
     return view
 
@@ -60,9 +71,8 @@ def may_use(session, lab_id: str) -> bool:
 
 @database_sync_to_async
 def render(lab_id: str, after: int, view: dict[str, Any], known: set[str]):
-    from eventlab.bank.live import render_update
-
-    return render_update(lab_id, after, view, known)
+    module, _, function = RENDERERS[view["page"]].partition(":")
+    return getattr(importlib.import_module(module), function)(lab_id, after, view, known)
 
 
 @database_sync_to_async

@@ -16,7 +16,7 @@ from .runs import FORWARD, IF_IT_FAILS, SagaRun, progress
 
 COMPENSATIONS = {"CancelOrder", "OrderCancelled", "RefundPayment", "PaymentRefunded"}
 FAILURES = {"PaymentFailed", "ShippingFailed"}
-LANE_GAP, MARGIN, ROW, TOP = 130, 80, 34, 58
+LANE_GAP, MARGIN, ROW, TOP, NOTES_W = 130, 80, 34, 58, 230
 NOTES = {  # saga-level events worth a note beside the diagram
     "SagaCompensating": "compensating", "SagaCompleted": "completed", "SagaCompensated": "compensated",
     "SagaDeadLettered": "dead-lettered", "PublishDeadLettered": "dead-lettered", "DeadLetterRetried": "retried",
@@ -54,9 +54,11 @@ class Arrow:
 
 @dataclass
 class Mark:
+    """A note in the column right of the lanes (what a node recorded or suffered), with a tick on its lane."""
+
     step: int
     y: int
-    x: int
+    x: int  # the node's lane
     text: str
     kind: str
 
@@ -102,22 +104,30 @@ def sequence(run: SagaRun) -> dict[str, Any]:
                         "delayed": f"delayed {data.get('ms', 0):,} ms"}[outcome]
             arrows.append(Arrow(event.step, y, x[data["from"]], x[data["to"]], label, kinds, note))
         elif event.type == "MessageDuplicated":
-            marks.append(Mark(event.step, y, x[event.data["to"]], "×2 duplicated", "duplicate"))
+            marks.append(Mark(event.step, y, x[event.data["to"]], f"{event.data['type']} duplicated (×2)",
+                              "duplicate"))
         elif event.type == "NodeCrashed":
-            marks.append(Mark(event.step, y + ROW // 2, x[event.data["node"]], "crashed: memory lost", "crash"))
+            marks.append(Mark(event.step, y, x[event.data["node"]], f"{event.data['node']} crashed: memory lost",
+                              "crash"))
         elif event.type == "NodeRecovered":
-            marks.append(Mark(event.step, y + ROW // 2, x[event.data["node"]],
-                              f"recovered: replayed {event.data['replayed']} events", "recovered"))
+            marks.append(Mark(event.step, y, x[event.data["node"]],
+                              f"{event.data['node']} recovered: replayed {event.data['replayed']} events",
+                              "recovered"))
         elif event.type in NOTES and event.data.get("node") in x:
             text = NOTES[event.type]
             if event.type == "RetryScheduled":
                 text = f"retry {event.data['command']} in {event.data['after_ms']} ms"
-            marks.append(Mark(event.step, y + ROW // 2, x[event.data["node"]], text, event.type))
+            marks.append(Mark(event.step, y, x[event.data["node"]], f"{event.data['node']}: {text}", event.type))
     rows = max(run.steps, 1)
+    notes_x = MARGIN * 2 + LANE_GAP * (len(names) - 1)
+    # Notes of one step stack downwards within the row.
+    for index, mark in enumerate(marks):
+        same_row = [m for m in marks[:index] if m.step == mark.step]
+        mark.y += 12 * len(same_row) - 4
     return {
         "lanes": [{"name": name, "x": x[name]} for name in names],
-        "arrows": arrows, "marks": marks,
-        "width": MARGIN * 2 + LANE_GAP * (len(names) - 1) + 60,
+        "arrows": arrows, "marks": marks, "notes_x": notes_x,
+        "width": notes_x + NOTES_W,
         "height": TOP + (rows + 1) * ROW + 10,
         "lane_bottom": TOP + (rows + 1) * ROW,
     }
@@ -129,10 +139,10 @@ LABELS = {"CreateOrder": "Create order", "ReservePayment": "Reserve payment", "S
           "CompleteOrder": "Complete order", "RefundPayment": "Refund payment", "CancelOrder": "Cancel order",
           "completed": "Completed", "compensated": "Compensated", "dead_lettered": "Dead-lettered"}
 BOX_W, BOX_H = 120, 44
-PLACES = {  # (x, y) of each box
-    "CreateOrder": (10, 20), "ReservePayment": (160, 20), "ShipItems": (310, 20), "CompleteOrder": (460, 20),
-    "completed": (610, 20), "RefundPayment": (310, 120), "CancelOrder": (160, 120), "compensated": (10, 120),
-    "dead_lettered": (610, 120),
+PLACES = {  # (x, y) of each box: the forward path on top, the compensations below, right to left
+    "CreateOrder": (10, 30), "ReservePayment": (180, 30), "ShipItems": (350, 30), "CompleteOrder": (520, 30),
+    "completed": (690, 30), "RefundPayment": (350, 140), "CancelOrder": (180, 140), "compensated": (10, 140),
+    "dead_lettered": (690, 140),
 }
 EDGES = [  # (from, to, label, compensation?)
     ("CreateOrder", "ReservePayment", "OrderCreated", False),
@@ -171,17 +181,19 @@ def state_machine(run: SagaRun) -> dict[str, Any]:
     edges = []
     for source, target, label, compensation in EDGES:
         (x1, y1), (x2, y2) = PLACES[source], PLACES[target]
-        if y1 == y2:
-            (sx, sy), (ex, ey) = ((x1 + BOX_W, y1 + BOX_H // 2), (x2, y2 + BOX_H // 2)) if x2 > x1 else (
-                (x1, y1 + BOX_H // 2), (x2 + BOX_W, y2 + BOX_H // 2))
-        else:
-            (sx, sy), (ex, ey) = (x1 + BOX_W // 2, y1 + BOX_H), (x2 + BOX_W // 2, y2)
+        if y1 == y2:  # along a row: the label above the top row, below the bottom one
+            (sx, ex) = (x1 + BOX_W, x2) if x2 > x1 else (x1, x2 + BOX_W)
+            sy = ey = y1 + BOX_H // 2
+            lx, ly, anchor = (sx + ex) // 2, (y1 - 8 if y1 < 100 else y1 + BOX_H + 16), "middle"
+        else:  # down from a step to its compensation: the label beside the line
+            sx, sy, ex, ey = x1 + BOX_W // 2, y1 + BOX_H, x2 + BOX_W // 2, y2
+            lx, ly, anchor = sx + 6, (sy + ey) // 2 + 4, "start"
         edges.append({"x1": sx, "y1": sy, "x2": ex, "y2": ey, "label": label, "compensation": compensation,
-                      "lx": (sx + ex) // 2, "ly": (sy + ey) // 2 - 4})
+                      "lx": lx, "ly": ly, "anchor": anchor})
     return {
         "boxes": boxes, "edges": edges, "current": LABELS.get(current or state, state), "done": done,
         "remaining": [LABELS[s] for s in remaining], "would": [LABELS[s] for s in would], "state": state,
-        "width": 740, "height": 180,
+        "width": 820, "height": 206,
     }
 
 
@@ -195,6 +207,9 @@ def waterfall(run: SagaRun) -> dict[str, Any]:
     for event in run.history:
         if event.type in ("MessageSent", "TimerSet"):
             sent[event.data["id"]] = event
+        elif event.type == "NodeCrashed":
+            for lost in event.data["timers_lost"]:
+                ends[lost] = (event.at_ms, "lost in the crash")
         elif event.type in DELIVERIES or event.type == "TimerCancelled":
             outcome = {"MessageDelivered": "ok", "TimerFired": "fired", "MessageDropped": "dropped",
                        "MessageLost": "lost", "MessageDelayed": "delayed", "TimerCancelled": "cancelled"}[event.type]

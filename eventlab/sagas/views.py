@@ -7,6 +7,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -138,11 +139,23 @@ def run_context(lab: Lab, run_id: str, at: str | None, **extra: Any) -> dict[str
     }
 
 
+STATE_LABELS = {"started": "Started", "running": "Running", "compensating": "Compensating",
+                "completed": "Completed", "compensated": "Compensated", "dead_lettered": "Dead-lettered"}
+
+
+def announcement(run: SagaRun) -> str:
+    """One sentence for screen readers after each change: what the last step did, and where the saga is."""
+    steps = run.step_list()
+    last = f"Step {run.steps}: {steps[-1]['message']} from {steps[-1]['from']} to {steps[-1]['to']}, " \
+           f"{steps[-1]['type']}. " if steps else ""
+    return f"{last}The saga is {STATE_LABELS[run.state].lower()}."
+
+
 def run_view(run: SagaRun) -> dict[str, Any]:
     """Everything the run panel draws."""
     last = run.predictions[-1] if run.predictions and run.predictions[-1]["step"] == run.steps else None
     return {
-        "state": run.state, "done": run.done, "pending": run.pending(), "crashed": sorted(run.sim.crashed),
+        "state": run.state, "state_label": STATE_LABELS[run.state], "announce": announcement(run), "done": run.done, "pending": run.pending(), "crashed": sorted(run.sim.crashed),
         "services": run.services(), "dead_letters": run.dead_letters(), "steps": run.step_list(),
         "pending_compensations": pending_compensations(run), "prompt": run.prompt(),
         "prediction": last and {**last, "predicted_text": OUTCOMES[last["predicted"]],
@@ -161,10 +174,17 @@ def run_page(request: HttpRequest, lab_id: str, run_id: str) -> HttpResponse:
     except handlers.UnknownRun as unknown:
         raise Http404(str(unknown)) from None
     if request.htmx and request.htmx.target == "run":
-        return render(request, "sagas/run.html#run", context)
+        return render_run(request, context)
     preset = Preset.objects.filter(pk=request.GET.get("preset", "")[:64]).first()
     return render(request, "sagas/run.html", {**lab_bar_context(request, lab, "sagas"), "nav": "sagas",
                                               "preset": preset, **context})
+
+
+def render_run(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """The run panel, and (out of band) the sentence the page's live region announces."""
+    html = render_to_string("sagas/run.html#run", context, request) + render_to_string(
+        "sagas/run.html#announce", context, request)
+    return HttpResponse(html, status=status)
 
 
 ACTIONS = ("step", "run", "recover", "faults", "retry", "compensate", "reset")
@@ -191,12 +211,12 @@ def act(request: HttpRequest, lab_id: str, run_id: str) -> HttpResponse:
     except Invalid as invalid:
         context = run_context(lab, run_id, post.get("at"), error=str(invalid))
         if request.htmx:
-            return render(request, "sagas/run.html#run", context, status=422)
+            return render_run(request, context, status=422)
         return render(request, "sagas/run.html", {**lab_bar_context(request, lab, "sagas"), "nav": "sagas",
                                                   **context}, status=422)
     url = reverse("saga-run", args=[lab.id, run.id])
     if request.htmx:
-        response = render(request, "sagas/run.html#run", run_context(lab, run.id, None))
+        response = render_run(request, run_context(lab, run.id, None))
         if run.id != run_id:
             response["HX-Push-Url"] = url
         return response

@@ -8,9 +8,16 @@
     return el ? parseInt(el.getAttribute("data-head") || "0", 10) : 0;
   }
 
-  // What this tab shows: the server pushes only what fits (filtered rows, the chosen statement).
+  // What this tab shows: the server pushes only what fits (filtered rows, the chosen statement, the run's step).
   function view(after) {
     var live = document.getElementById("live");
+    var run = document.getElementById("run");
+    if (run) {
+      var saga = { page: "saga", run: run.getAttribute("data-run"),
+                   after: parseInt(run.getAttribute("data-version") || "0", 10) };
+      if (run.getAttribute("data-at")) saga.at = parseInt(run.getAttribute("data-at"), 10);
+      return JSON.stringify(saga);
+    }
     var panel = document.getElementById("event-panel");
     var models = document.getElementById("readmodels");
     return JSON.stringify({
@@ -42,12 +49,33 @@
   document.addEventListener("htmx:wsClose", function () { socket = null; setStatus("offline", "not live (reconnecting)"); });
   document.addEventListener("htmx:wsError", function () { setStatus("offline", "not live"); });
 
-  // A row already on the page (pushed just before a reconnect) is never added twice.
+  // A row already on the page (pushed just before a reconnect) is never added twice. A saga run panel this tab
+  // already shows (its own step's response came first) is not swapped again; when one is, focus stays put.
+  var refocus = null;
   document.addEventListener("htmx:oobBeforeSwap", function (evt) {
-    if (!evt.detail.target || evt.detail.target.id !== "event-rows") return;
-    evt.detail.fragment.querySelectorAll("tr[id]").forEach(function (row) {
-      if (document.getElementById(row.id)) row.remove();
-    });
+    var target = evt.detail.target;
+    if (!target) return;
+    if (target.id === "event-rows") {
+      evt.detail.fragment.querySelectorAll("tr[id]").forEach(function (row) {
+        if (document.getElementById(row.id)) row.remove();
+      });
+    } else if (target.id === "run") {
+      var incoming = evt.detail.fragment.querySelector("#run") || evt.detail.fragment.firstElementChild;
+      var version = function (el) { return parseInt(el.getAttribute("data-version") || "0", 10); };
+      if (incoming && incoming.getAttribute("data-run") === target.getAttribute("data-run") &&
+          version(incoming) <= version(target)) {
+        evt.detail.shouldSwap = false;
+        return;
+      }
+      refocus = document.activeElement && target.contains(document.activeElement) ? document.activeElement.id : null;
+    }
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (evt) {
+    if (refocus && evt.detail.target && evt.detail.target.id === "run") {
+      var again = document.getElementById(refocus);
+      if (again) again.focus();
+      refocus = null;
+    }
   });
 
   // After a filter, page or statement change re-renders a panel, tell the socket the new view.
@@ -56,7 +84,7 @@
     var target = evt.detail.target;
     if (target && target.id === "event-panel") {
       socket.send(view(parseInt(target.getAttribute("data-head") || "0", 10)));
-    } else if (target && target.id === "readmodels") {
+    } else if (target && (target.id === "readmodels" || target.id === "run")) {
       socket.send(view(head()));
     }
   });
