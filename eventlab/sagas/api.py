@@ -93,7 +93,7 @@ def run_state(request: HttpRequest, lab_id: str, run_id: str, at_step: str | Non
     run = services.load(lab, run_id)
     if at_step is None:
         return run.as_dict()
-    if not at_step.isdigit() or int(at_step) > run.steps:
+    if not at_step.isdecimal() or len(at_step) > 6 or int(at_step) > run.steps:
         return Status(422, {"detail": f"at_step must be a whole number from 0 to {run.steps} (the run's steps)."})
     return services.load(lab, run_id, at_step=int(at_step)).as_dict()
 
@@ -101,6 +101,7 @@ def run_state(request: HttpRequest, lab_id: str, run_id: str, at_step: str | Non
 @router.post("/{lab_id}/sagas/{run_id}/step", response={200: StepOut, 404: Detail, 422: Detail},
              summary="Deliver the next message (or the one picked with `deliver`), or fire the next timer")
 def step(request: HttpRequest, lab_id: str, run_id: str, payload: StepIn | None = None):
+    lab = lab_from_request(request, lab_id, write=True)
     given: dict[str, Any] = {"input": "step"}
     if payload is not None and payload.deliver is not None:
         if not isinstance(payload.deliver, str) or len(payload.deliver) > 40:
@@ -108,7 +109,6 @@ def step(request: HttpRequest, lab_id: str, run_id: str, payload: StepIn | None 
         given["pick"] = payload.deliver
     if payload is not None and payload.predict is not None:
         given["predict"] = payload.predict
-    lab = lab_from_request(request, lab_id, write=True)
     run = services.act(lab, run_id, given)
     delivered = run.step_list()[-1]
     prediction = run.predictions[-1] if given.get("predict") is not None else None

@@ -151,7 +151,10 @@ class Inventory(Service):
     def decide(self, message):
         order_id = message.payload["order_id"]
         items = message.payload.get("items", [])
-        short = [item["sku"] for item in items if item["qty"] > self.left(item["sku"])]
+        wanted: dict[str, int] = {}
+        for item in items:
+            wanted[item["sku"]] = wanted.get(item["sku"], 0) + item["qty"]
+        short = [sku for sku, qty in wanted.items() if qty > self.left(sku)]
         if self.failing or short:
             reason = f"out of stock: {', '.join(short)}" if short else "the warehouse could not ship"
             return "ShippingFailed", [("ShippingFailed", {"order_id": order_id, "reason": reason})]

@@ -66,9 +66,9 @@ def replay(run_id: str, events: list[RecordedEvent], at_step: int | None = None)
     for event in events[1:]:
         if event.type not in INPUTS:
             continue
-        if at_step is not None and event.type == "SagaStepTaken" and run.steps >= at_step:
-            break
-        given = {k: v for k, v in event.data.items() if k != "prediction"}
+        if at_step is not None and run.steps >= at_step:
+            break  # the run as it was right after step `at_step`, before anything that came next
+        given = {k: v for k, v in event.data.items() if k not in ("predict", "prediction")}
         run.act(given)
         if "prediction" in event.data:
             run.predictions.append(event.data["prediction"])

@@ -248,7 +248,7 @@ class SagaRun:
         if pick is not None and pick not in {m.id for m in pending}:
             raise Invalid(f"Message {str(pick)[:40]!r} is not in flight.")
         predicted = given.get("predict")
-        if predicted is not None and predicted not in OUTCOMES:
+        if predicted is not None and (not isinstance(predicted, str) or predicted not in OUTCOMES):
             raise Invalid(f"Unknown prediction {str(predicted)[:40]!r}.")
         prompt = self.prompt() if predicted is not None else None
         charged = self.charged()

@@ -142,9 +142,7 @@ def test_a_prediction_is_checked_and_answered_with_the_step(client, lab):
 
 @pytest.mark.parametrize("predict", [[], {}, ["dropped"]], ids=["list", "object", "list-of-key"])
 def test_a_prediction_that_is_not_text_is_a_422_not_a_500(lab, predict):
-    # APP BUG (fails with 500): runs.py SagaRun._step does `predicted not in OUTCOMES` (a dict) on whatever JSON was
-    # sent; a list or an object is unhashable -> TypeError -> Internal Server Error. The API passes `predict`
-    # through unchecked (unlike `deliver`).
+    # A prediction that is not text is refused with a 422, never a server error.
     client = Client(raise_request_exception=False)
     run = start(client, lab)
     before = head(client, lab)
@@ -206,9 +204,7 @@ def test_at_step_out_of_range_or_not_a_number_is_a_422(client, lab, at_step):
 
 @pytest.mark.parametrize("at_step", ["%C2%B2", "9" * 5_000], ids=["superscript-two", "5000-digits"])
 def test_at_step_that_isdigit_accepts_but_int_refuses_is_a_422_not_a_500(lab, at_step):
-    # APP BUG (fails with 500): sagas/api.py run_state checks `at_step.isdigit()` then calls int(at_step).
-    # "²" (sent as %C2%B2) is a digit to str.isdigit() but not to int(); 5,000 nines pass isdigit() but exceed
-    # Python's 4,300-digit limit for int(). Both raise ValueError -> Internal Server Error.
+    # at_step must be plain decimal digits of sane length: "²" or 5,000 nines get a 422, never a server error.
     client = Client(raise_request_exception=False)
     run = start(client, lab)
 
@@ -357,9 +353,7 @@ def test_another_labs_token_is_a_404_and_appends_nothing(client, lab):
 
 
 def test_a_bad_deliver_to_a_lab_one_cannot_reach_is_a_404(client, lab):
-    # APP BUG (minor, fails with 422): sagas/api.py step() validates `deliver` before lab_from_request(), so a wrong
-    # token, no token, or a lab that does not exist gets a 422 about `deliver` instead of the contract's 404.
-    # (Every other saga endpoint checks the lab first.)
+    # The lab is checked first: a bad body to a lab one cannot reach is a 404, like every other endpoint.
     from eventlab.labs.services import create_lab
 
     run = start(client, lab)

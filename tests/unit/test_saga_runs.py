@@ -134,9 +134,9 @@ def test_loading_at_step_k_gives_the_run_as_it_was_after_k_steps(mode):
     snapshots = [begin(store, mode=mode).as_dict()]
     while not load(store).done:
         run = step(store)
-        if run.steps == 3:  # an input between steps belongs to the step before it
-            run = act(store, {"input": "faults", "faults": [{"kind": "duplicate", "message": "ItemsShipped"}]})
         snapshots.append(run.as_dict())
+        if run.steps == 3:  # back at step 3 is the run right after step 3, before this fault came in
+            act(store, {"input": "faults", "faults": [{"kind": "duplicate", "message": "ItemsShipped"}]})
     whole = load(store)
 
     for k, then in enumerate(snapshots):
@@ -399,9 +399,7 @@ def test_acting_twice_on_the_same_dead_letter_is_refused_and_appends_nothing(mod
 
 @pytest.mark.parametrize("mode", MODES)
 def test_an_order_for_more_than_the_stock_cannot_ship_even_split_over_two_lines(mode):
-    # APP BUG (fails): domain.py Inventory.decide checks each line's qty against the stock on its own, so two lines
-    # of 6 books (12 > the 10 in stock) ship and leave the stock at -2; one line of 12 is rightly refused.
-    # (parse_order accepts the same sku twice.)
+    # Stock is counted per sku, over every line of the order: two lines of 6 books are 12 (> the 10 in stock).
     one_line = new_store()
     begin(one_line, mode=mode, order={"customer": "Ada", "items": [{"sku": "book", "qty": 12, "price": "1.00"}]})
     assert run_to_end(one_line).state == "compensated"
@@ -500,9 +498,7 @@ def test_an_unknown_prediction_is_refused():
 
 
 def test_predictions_survive_a_reload_unchanged():
-    # APP BUG (fails): replay() re-acts each stored SagaStepTaken with its "predict" key, which records the
-    # prediction again, and then also appends the stored "prediction" — every prediction appears twice after a load
-    # (and again for each later write, since act() loads first).
+    # A prediction is recorded once, and a reload (or a later write, which loads first) does not record it again.
     store = new_store()
     begin(store, faults=[{"kind": "drop", "message": "CreateOrder"}])
     step(store)
