@@ -1,7 +1,7 @@
 """Browser tests: a real daphne server (websockets, SSE) on a fresh SQLite file, driven by real Chromium.
 
-The server runs as its own process on a migrated temporary database with the demo fixtures (the bank scenario, the saga presets) loaded; the tests talk to
-it only as a browser (and, where they check the log, through the JSON API), like a learner would.
+The server runs as its own process on a migrated temporary database with the demo fixtures (the bank scenario, the
+saga presets) loaded; the tests talk to it only as a browser (and, where they check the log, through the JSON API), like a learner would.
 Run as a separate pytest invocation (`pytest tests/e2e -m e2e`): Playwright's sync API and pytest-asyncio clash.
 """
 
@@ -30,7 +30,8 @@ def free_port() -> int:
 def migrate(env: dict) -> None:
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--verbosity", "0"], check=True, env=env, cwd=ROOT)
-    subprocess.run([*manage, "loaddata", "demo_bank", "saga_presets", "--verbosity", "0"], check=True, env=env, cwd=ROOT)
+    fixtures = ["demo_bank", "saga_presets"]
+    subprocess.run([*manage, "loaddata", *fixtures, "--verbosity", "0"], check=True, env=env, cwd=ROOT)
 
 
 def start_daphne(env: dict, log_path: Path) -> tuple[str, subprocess.Popen]:
