@@ -15,6 +15,11 @@ Run from the repository root: `.venv/bin/python bench/run.py` (or `make bench`).
    `store.save_snapshot` of the folded state every 10 versions.
 3. Read-model rebuild: `Projector.rebuild` + `catch_up` over the log written by benchmark 1, in log events per
    second, against the append rate of 1: the accounts read model alone, and the three default ones in one pass.
+4. Saga runs: a run is stored as its inputs plus the engine's events, and loaded by replaying the inputs. For one
+   long run (lost messages, retries, a dead letter, a compensation: SAGA_STEPS steps), against the same replay on the
+   pure engine with the inputs already in memory:
+   a. loading it from the log (read the stream, replay);
+   b. one Step as the page and the API do it (load, step, append, in the lab's write transaction).
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ STREAM_EVENTS = 100_000
 STREAM_BATCH = 1_000
 LOADS = 200  # time-travel loads per version, median taken
 EARLY, LATE = 109, STREAM_EVENTS - 1  # time travel to these versions
+SAGA_LOADS = 50
+SAGA_FAULTS = [{"kind": "drop", "message": "ShipItems", "nth": n} for n in (1, 2, 3, 4)] + [
+    {"kind": "duplicate", "message": "ReservePayment"}]
 
 
 def bank_event(account_id: str, version: int) -> tuple[str, dict, int]:
@@ -243,6 +251,50 @@ def bench_rebuild(lab_id: str, names: list[str]) -> float:
     return statistics.median(rates)
 
 
+# --- 4. saga runs ---------------------------------------------------------------------------------------------------
+
+
+def bench_saga() -> tuple[float, float, float, int]:
+    """Median seconds: pure replay, load from the log, one Step through the lab; and the run's steps."""
+    from eventlab.labs.services import create_lab, store
+    from eventlab.sagas import handlers, services
+    from eventlab.sagas.runs import SagaRun
+
+    lab, _ = create_lab("bench: saga")
+    order = {"customer": "Ada", "items": [{"sku": "book", "qty": 1, "price": "12.50"}]}
+    run = services.start(lab, {"mode": "orchestration", "seed": 1, "order": order, "faults": SAGA_FAULTS})
+    run = services.act(lab, run.id, {"input": "run"})
+    run = services.act(lab, run.id, {"input": "compensate", "dead_letter": "dl-1"})
+    run = services.act(lab, run.id, {"input": "run"})
+    inputs, started = list(run.inputs), run.started
+
+    def pure() -> None:
+        replayed = SagaRun(run.id, started)
+        for given in inputs:
+            replayed.act(given)
+
+    def load() -> None:
+        services.load(lab, run.id)
+
+    def step() -> None:  # each on a fresh fork, so every step appends to a run of the same length
+        fork = services.fork(lab, run.id, run.steps - 1)
+        services.act(lab, fork.id, {"input": "step"})
+
+    def median(fn) -> float:
+        fn()
+        times = []
+        for _ in range(SAGA_LOADS):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    loaded = handlers.load(store, lab.id, run.id)
+    assert loaded.state == "compensated" and loaded.step_list() == run.step_list(), loaded.state
+    fork_time = median(lambda: services.fork(lab, run.id, run.steps - 1))
+    return median(pure), median(load), median(step) - fork_time, run.steps
+
+
 # --- report ----------------------------------------------------------------------------------------------------------
 
 
@@ -283,6 +335,7 @@ def main() -> None:
         (early, early_replayed), (late, late_replayed), built = bench_time_travel()
         rebuild_one = bench_rebuild(lab.id, ["balances"])
         rebuild = bench_rebuild(lab.id, ["balances", "statements", "summary"])
+        saga_pure, saga_load, saga_step, saga_steps = bench_saga()
         connection.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -307,6 +360,10 @@ def main() -> None:
          rebuild_one / ours, ">= 10x", rebuild_one / ours >= 10),
         ("rebuild all 3 default read models (one pass) vs append", f"{rebuild:,.0f} ev/s", f"{ours:,.0f} ev/s",
          rebuild / ours, ">= 10x", rebuild / ours >= 10),
+        (f"saga: load a {saga_steps}-step run from the log vs pure replay", f"{saga_load * 1e3:.2f} ms",
+         f"{saga_pure * 1e3:.2f} ms", saga_load / saga_pure, "-", None),
+        ("saga: one Step (load, step, append) vs pure replay", f"{saga_step * 1e3:.2f} ms",
+         f"{saga_pure * 1e3:.2f} ms", saga_step / saga_pure, "-", None),
     ])
     print(
         f"\nTime travel: median of {LOADS} loads each (events replayed after the snapshot: {early_replayed} at v{EARLY}, "
@@ -314,6 +371,7 @@ def main() -> None:
         f"in {built:.1f} s ({STREAM_BATCH:,} events per append call, one transaction).\n"
         f"Rebuild: log events per second over the {WARMUP + REPEATS * EVENTS:,}-event log of the append benchmark "
         f"(the statements read model writes a row per event), median of {REBUILDS}.\n"
+        f"Saga: median of {SAGA_LOADS}; a Step is timed on a fresh fork each time (the fork's own time subtracted).\n"
         f"Total {time.perf_counter() - began:.0f} s."
     )
 
