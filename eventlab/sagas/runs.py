@@ -333,6 +333,19 @@ class SagaRun:
                         letter["status"] = {"retry": "retried", "compensate": "compensated"}[event.data["action"]]
         return letters
 
+    def saga_log(self) -> list[dict[str, Any]]:
+        """The orchestrator's own events (what a recovery replays), each marked if a recovery replayed it."""
+        log: list[dict[str, Any]] = []
+        for event in self.history:
+            if event.type == "NodeRecovered" and event.data["node"] == "orchestrator":
+                for entry in log:
+                    entry["replayed"] = True
+            elif event.data.get("node") == "orchestrator" and event.type not in ENGINE_EVENTS:
+                details = {k: v for k, v in event.data.items() if k not in ("node", "order")}
+                log.append({"step": event.step, "at_ms": event.at_ms, "type": event.type, "data": details,
+                            "replayed": False})
+        return log
+
     def pending(self) -> list[dict[str, Any]]:
         return [{"id": m.id, "type": m.type, "from": m.source, "to": m.target, "due_ms": m.due_ms, "timer": m.timer}
                 for m in self.sim.pending()]

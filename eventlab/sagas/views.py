@@ -157,6 +157,7 @@ def run_view(run: SagaRun) -> dict[str, Any]:
     return {
         "state": run.state, "state_label": STATE_LABELS[run.state], "announce": announcement(run), "done": run.done, "pending": run.pending(), "crashed": sorted(run.sim.crashed),
         "services": run.services(), "dead_letters": run.dead_letters(), "steps": run.step_list(),
+        "saga_log": run.saga_log() if run.mode == "orchestration" else None,
         "pending_compensations": pending_compensations(run), "prompt": run.prompt(),
         "prediction": last and {**last, "predicted_text": OUTCOMES[last["predicted"]],
                                 "happened_text": OUTCOMES[last["happened"]]},
