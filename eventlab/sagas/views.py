@@ -3,6 +3,7 @@ requests the whole page (or a redirect), so everything works without JavaScript 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -49,12 +50,13 @@ def lab_context(request: HttpRequest, lab: Lab, **extra: Any) -> dict[str, Any]:
 # --- Starting a run -------------------------------------------------------------------------------------------------
 
 
-def _whole(text: str | None, default: int | None = None) -> int | str | None:
-    """A form's whole number (kept as text when it is not one, so validation names it), or `default` if blank."""
+def _whole(text: str | None, default: int | str | None = None) -> int | str | None:
+    """A form's whole number, signed (kept as text when it is not one, so validation names it), or `default` if
+    blank."""
     text = (text or "").strip()
     if not text:
         return default
-    return int(text) if text.isdecimal() and len(text) < 10 else text
+    return int(text) if re.fullmatch(r"-?[0-9]{1,9}", text) else text
 
 
 def start_from_form(post) -> dict[str, Any]:
@@ -62,8 +64,7 @@ def start_from_form(post) -> dict[str, Any]:
     for n in range(1, FORM_ITEMS + 1):
         sku, qty, price = (post.get(f"item-{n}-{k}", "").strip() for k in ("sku", "qty", "price"))
         if sku or qty or price:
-            qty_value = int(qty) if qty.lstrip("-").isdecimal() and len(qty) < 10 else qty
-            items.append({"sku": sku, "qty": qty_value, "price": price})
+            items.append({"sku": sku, "qty": _whole(qty, ""), "price": price})
     faults: list[dict[str, Any]] = []
     chosen = post.getlist("fault")
     for kind in ("payment_declined", "shipping_failed"):
@@ -113,7 +114,11 @@ def start_preset(request: HttpRequest, lab_id: str) -> HttpResponse:
     preset = Preset.objects.filter(pk=request.POST.get("preset", "")[:64]).first()
     if preset is None:
         raise Http404("No such preset.")
-    run = services.start(lab, preset.start)
+    try:  # presets are edited in the admin: one may not be a start a run can take
+        run = services.start(lab, preset.start)
+    except Invalid as invalid:
+        context = lab_context(request, lab, error=f"The preset {preset.title!r} cannot start: {invalid}")
+        return render(request, "sagas/lab.html", context, status=422)
     return redirect(reverse("saga-run", args=[lab.id, run.id]) + f"?preset={preset.slug}")
 
 
@@ -155,7 +160,8 @@ def run_view(run: SagaRun) -> dict[str, Any]:
     """Everything the run panel draws."""
     last = run.predictions[-1] if run.predictions and run.predictions[-1]["step"] == run.steps else None
     return {
-        "state": run.state, "state_label": STATE_LABELS[run.state], "announce": announcement(run), "done": run.done, "pending": run.pending(), "crashed": sorted(run.sim.crashed),
+        "state": run.state, "state_label": STATE_LABELS[run.state], "announce": announcement(run), "done": run.done,
+        "pending": run.pending(), "crashed": sorted(run.sim.crashed),
         "services": run.services(), "dead_letters": run.dead_letters(), "steps": run.step_list(),
         "saga_log": run.saga_log() if run.mode == "orchestration" else None,
         "pending_compensations": pending_compensations(run), "prompt": run.prompt(),
@@ -198,9 +204,9 @@ def act(request: HttpRequest, lab_id: str, run_id: str) -> HttpResponse:
     post = request.POST
     action = post.get("action", "")
     try:
+        run = services.load(lab, run_id)
         if action not in ACTIONS:
             raise Invalid(f"Unknown action {action[:40]!r}.")
-        run = services.load(lab, run_id)
         if action == "reset":
             started = {k: v for k, v in run.started.items() if k not in ("forked_from", "fork_step")}
             started["order"] = {k: started["order"][k] for k in ("customer", "items")}

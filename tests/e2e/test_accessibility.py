@@ -38,3 +38,73 @@ def test_bank_lab_empty(lab_page):
     lab_page.get_by_role("button", name="New lab").click()
     lab_page.wait_for_selector("#live-status[data-state=live]")
     assert serious(lab_page) == []
+
+
+def saga_run(page, server, preset):
+    page.goto(server + "/labs/sagas/")
+    page.click(f"#preset-{preset}")
+    page.wait_for_selector("#live-status[data-state=live]")
+    return page
+
+
+def saga_step(page):
+    before = page.inner_text("#step-count")
+    page.click("#step")
+    page.wait_for_function(f"document.getElementById('step-count').textContent !== '{before}'")
+
+
+def test_saga_lab(server, new_page):
+    page = new_page()
+    page.goto(server + "/labs/sagas/")
+    page.locator("details.join summary").click()
+    assert serious(page) == []
+
+
+def test_saga_lab_with_an_error_and_runs(server, new_page):
+    page = saga_run(new_page(), server, "happy-path")
+    page.locator(".crumbs a").click()
+    page.wait_for_selector("ul.runs li")
+    for field in ("sku", "qty", "price"):
+        page.fill(f"#item-1-{field}", "")
+    page.click("#start-run")
+    page.wait_for_selector("#start-error")
+    assert serious(page) == []
+
+
+def test_saga_run_with_the_predict_prompt_and_the_steps_as_text(server, new_page):
+    page = saga_run(new_page(), server, "payment-declined")
+    while not page.locator("form.predict").count():
+        saga_step(page)
+    page.locator("details.as-text summary").click()
+    page.locator("details.join summary").click()
+    assert serious(page) == []
+    # The verdict after a prediction, too.
+    page.check("input[name=predict][value=as_planned]")
+    page.click("#predict-step")
+    page.wait_for_selector("#prediction")
+    assert serious(page) == []
+
+
+def test_saga_run_with_an_open_dead_letter(server, new_page):
+    page = saga_run(new_page(), server, "message-lost-dead-letter")
+    page.click("#run-all")
+    page.wait_for_selector("#dead-letters button")
+    page.locator("details.as-text summary").click()
+    assert serious(page) == []
+
+
+def test_saga_run_looking_back_and_told_of_news(server, new_page):
+    page = saga_run(new_page(), server, "orchestrator-crash")
+    for _ in range(5):
+        saga_step(page)
+    page.wait_for_selector("#recover")
+    page.click("#back")
+    page.wait_for_selector(".pinned")
+    other = new_page()
+    other.goto(page.input_value("#join-url"))
+    other.goto(page.url.split("?")[0])
+    other.wait_for_selector("#live-status[data-state=live]")
+    other.click("#recover")
+    page.wait_for_selector("#run-news a")
+    assert serious(page) == []
+    assert serious(other) == []
