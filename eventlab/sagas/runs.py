@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from eventlab.sim.engine import DELIVERIES, ENGINE_EVENTS, SimEvent
+from eventlab.sim.runlog import MAX_STEPS, Invalid
+from eventlab.sim.validate import parse_order, whole
 
 from .domain import (
     FAULT_KINDS,
@@ -26,10 +27,6 @@ from .domain import (
 )
 
 MODES = ("orchestration", "choreography")
-MAX_STEPS = 1_000  # a run never takes more (the longest in the failure matrix takes about 60)
-MAX_ITEMS = 20
-MAX_QTY = 1_000
-MAX_PRICE = Decimal("1000000.00")
 MAX_FAULTS = 20
 MAX_DELAY_MS = 600_000
 MESSAGE_TYPES = (
@@ -37,64 +34,6 @@ MESSAGE_TYPES = (
     "ShippingFailed", "RefundPayment", "PaymentRefunded", "CancelOrder", "OrderCancelled", "CompleteOrder",
     "OrderCompleted", "PlaceOrder", "OrderPlaced", "Ack",
 )
-
-
-class Invalid(ValueError):
-    """Input a run cannot take, in plain words. Nothing is appended."""
-
-
-# --- Validating what a learner sends --------------------------------------------------------------------------------
-
-
-def _whole(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise Invalid(f"{name} must be a whole number from {low:,} to {high:,}.")
-    return value
-
-
-def _text(value: Any, name: str, longest: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid(f"{name} must be some text.")
-    if len(value) > longest:
-        raise Invalid(f"{name} must be at most {longest} characters.")
-    return value.strip()
-
-
-def parse_order(data: Any, order_id: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise Invalid("An order is an object with a customer and items.")
-    customer = _text(data.get("customer"), "The customer's name", 100)
-    items = data.get("items")
-    if not isinstance(items, list):
-        raise Invalid("An order's items must be a list.")
-    if not items:
-        raise Invalid("No items in order.")
-    if len(items) > MAX_ITEMS:
-        raise Invalid(f"An order has at most {MAX_ITEMS} items.")
-    parsed, total = [], Decimal("0")
-    for number, item in enumerate(items, 1):
-        if not isinstance(item, dict):
-            raise Invalid(f"Item {number} must be an object with sku, qty and price.")
-        sku = _text(item.get("sku"), f"Item {number}'s sku", 50)
-        qty = _whole(item.get("qty"), f"Item {number}'s quantity", 1, MAX_QTY)
-        price = _money(item.get("price"), f"Item {number}'s price")
-        total += price * qty
-        parsed.append({"sku": sku, "qty": qty, "price": str(price)})
-    if total > MAX_PRICE:
-        raise Invalid(f"An order's total must be at most {MAX_PRICE:,}.")
-    return {"order_id": order_id, "customer": customer, "items": parsed, "amount": str(total)}
-
-
-def _money(value: Any, name: str) -> Decimal:
-    try:
-        amount = Decimal(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite():
-        raise Invalid(f"{name} must be an amount like \"12.50\".")
-    if amount <= 0 or amount > MAX_PRICE or amount.as_tuple().exponent < -2:
-        raise Invalid(f"{name} must be more than 0, at most {MAX_PRICE:,}, with at most 2 decimal places.")
-    return amount.quantize(Decimal("0.01"))
 
 
 FAULT_FIELDS = {
@@ -134,20 +73,20 @@ def _fault(spec: Any, mode: str, after_step: int) -> dict[str, Any]:
             raise Invalid(f"The service must be one of {', '.join(SERVICES)}.")
         fault["service"] = spec["service"]
     if kind == "service_down":
-        fault["steps"] = _whole(spec.get("steps", 3), "steps", 1, MAX_STEPS)
+        fault["steps"] = whole(spec.get("steps", 3), "steps", 1, MAX_STEPS)
     if "message" in FAULT_FIELDS[kind]:
         if spec.get("message") not in MESSAGE_TYPES:
             raise Invalid(f"The message must be one of the flow's: {', '.join(MESSAGE_TYPES)}.")
         fault["message"] = spec["message"]
-        fault["nth"] = _whole(spec.get("nth", 1), "nth", 1, 100)
+        fault["nth"] = whole(spec.get("nth", 1), "nth", 1, 100)
     if kind == "delay":
-        fault["ms"] = _whole(spec.get("ms", 5_000), "ms", 1, MAX_DELAY_MS)
+        fault["ms"] = whole(spec.get("ms", 5_000), "ms", 1, MAX_DELAY_MS)
     if kind == "orchestrator_crash":
         if mode != "orchestration":
             raise Invalid("There is no orchestrator to crash in choreography mode.")
-        fault["after_step"] = _whole(spec.get("after_step"), "after_step", after_step + 1, MAX_STEPS)
+        fault["after_step"] = whole(spec.get("after_step"), "after_step", after_step + 1, MAX_STEPS)
         restart = spec.get("restart_after_ms", 1_000)
-        fault["restart_after_ms"] = None if restart is None else _whole(restart, "restart_after_ms", 0, MAX_DELAY_MS)
+        fault["restart_after_ms"] = None if restart is None else whole(restart, "restart_after_ms", 0, MAX_DELAY_MS)
     return fault
 
 
@@ -158,7 +97,7 @@ def parse_start(data: Any) -> dict[str, Any]:
     mode = data.get("mode", "orchestration")
     if mode not in MODES:
         raise Invalid("The mode must be 'orchestration' or 'choreography'.")
-    seed = _whole(data.get("seed", 1), "The seed", 0, 2**31 - 1)
+    seed = whole(data.get("seed", 1), "The seed", 0, 2**31 - 1)
     order = parse_order(data.get("order"), f"order-{seed}")
     return {"mode": mode, "seed": seed, "order": order, "faults": parse_faults(data.get("faults", []), mode)}
 
@@ -237,6 +176,18 @@ class SagaRun:
             raise Invalid(f"Unknown input {kind!r}.")
         self.inputs.append(given)
         return self.sim.history[before:]
+
+    def recorded(self, given: dict[str, Any]) -> dict[str, Any]:
+        """What the log keeps of an input just taken: with the learner's prediction and how it turned out."""
+        if given["input"] == "step" and self.predictions and self.predictions[-1]["step"] == self.steps:
+            return {**given, "prediction": self.predictions[-1]}
+        return dict(given)
+
+    def replayed(self, data: dict[str, Any]) -> None:
+        """Take an input again from the log (a prediction is remembered, not asked again)."""
+        self.act({k: v for k, v in data.items() if k not in ("predict", "prediction")})
+        if "prediction" in data:
+            self.predictions.append(data["prediction"])
 
     def _step(self, given: dict[str, Any]) -> None:
         pending = self.sim.pending()

@@ -11,7 +11,8 @@ Pure Python, no Django. A run is reproducible from (its nodes, seed, fault plan,
 Every step appends to `history` the run's events (`MessageSent`, `MessageDelivered`, `MessageDropped`, `NodeCrashed`,
 the nodes' own events…); a lab stores them in its log, and the diagrams are projections of them.
 
-Used by the saga lab (eventlab/sagas); the 2PC and resilience labs are to stand on it too.
+Used by the saga lab (eventlab/sagas) and the two-phase commit lab (eventlab/twopc); the resilience lab is to stand
+on it too.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class SimEvent:
 class Fault:
     """`kind`: drop | duplicate | delay (the `nth` message of type `message`, delayed by `ms`),
     down (node `node` refuses deliveries for `steps` steps from its next delivery), crash (node `node` loses its
-    memory after step `after_step`; it comes back after `restart_after_ms`, or only by `recover` when that is None)."""
+    memory after step `after_step`, or at the protocol point `at` the node names through `Context.crash_point`; it
+    comes back after `restart_after_ms`, or only by `recover` when that is None)."""
 
     kind: str
     message: str | None = None
@@ -59,6 +61,7 @@ class Fault:
     steps: int = 0
     after_step: int | None = None
     restart_after_ms: int | None = None
+    at: str | None = None
 
 
 class Node(Protocol):
@@ -101,6 +104,11 @@ class Context:
     def cancel_timers(self, message_type: str, **match: Any) -> None:
         """Cancel this node's pending timers of a type whose payload has these values (e.g. a reply arrived)."""
         self._sim.cancel_timers(self._node.name, message_type, match)
+
+    def crash_point(self, point: str) -> bool:
+        """The node reached a named point of its protocol (e.g. "before_decision"): if a fault says it crashes
+        there, it crashes now (once) and the caller must stop handling. Returns whether it crashed."""
+        return self._sim.crash_at(self._node.name, point)
 
 
 @dataclass
@@ -236,9 +244,20 @@ class Simulation:
     def _after_step(self) -> None:
         for fault in self.faults:
             if fault.kind == "crash" and fault.after_step == self.steps and fault.node not in self.crashed:
-                self.crash(fault.node)
-                if fault.restart_after_ms is not None:
-                    self.send(fault.node, fault.node, RESTART, {}, delay_ms=fault.restart_after_ms, timer=True)
+                self._crash_by(fault)
+
+    def crash_at(self, node: str, point: str) -> bool:
+        for index, fault in enumerate(self.faults):
+            if fault.kind == "crash" and fault.node == node and fault.at == point and index not in self._fired:
+                self._fired.add(index)
+                self._crash_by(fault)
+                return True
+        return False
+
+    def _crash_by(self, fault: Fault) -> None:
+        self.crash(fault.node)
+        if fault.restart_after_ms is not None:
+            self.send(fault.node, fault.node, RESTART, {}, delay_ms=fault.restart_after_ms, timer=True)
 
     # --- crash and recovery ------------------------------------------------------------------------------------------
 

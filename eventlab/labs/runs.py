@@ -1,0 +1,55 @@
+"""A simulation lab's runs, Django side: each pure RunLog call inside the lab's write transaction (one per input)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+
+from eventlab.eventstore.core import AppendResult, EventStore
+from eventlab.sim.runlog import RunLog
+
+from .models import Lab
+from .services import store, write
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(6)
+
+
+class RunService:
+    def __init__(self, log: RunLog, parse_start: Callable[[Any], dict[str, Any]]):
+        self.log, self.parse_start = log, parse_start
+
+    def start(self, lab: Lab, data: Any) -> Any:
+        """Raises Invalid (nothing appended) for a start the lab cannot take."""
+        started = self.parse_start(data)
+        return self._write(lab, lambda s: self.log.start(s, lab.id, new_run_id(), started))
+
+    def act(self, lab: Lab, run_id: str, given: dict[str, Any], fork_at: int | None = None) -> Any:
+        """Raises Invalid or UnknownRun (nothing appended) for an input the run cannot take. With `fork_at`, the
+        input goes to a new what-if run forked at that step (both or neither are appended)."""
+        with transaction.atomic():
+            if fork_at is not None:
+                run_id = self.fork(lab, run_id, fork_at).id
+            return self._write(lab, lambda s: self.log.act(s, lab.id, run_id, given))
+
+    def fork(self, lab: Lab, run_id: str, at_step: Any) -> Any:
+        return self._write(lab, lambda s: self.log.fork(s, lab.id, run_id, at_step, new_run_id()))
+
+    def load(self, lab: Lab, run_id: str, at_step: int | None = None) -> Any:
+        return self.log.load(store, lab.id, run_id, at_step)
+
+    @staticmethod
+    def _write(lab: Lab, do: Callable[[EventStore], tuple[Any, AppendResult]]) -> Any:
+        done: list[Any] = []
+
+        def append(s: EventStore) -> AppendResult:
+            run, result = do(s)
+            done.append(run)
+            return result
+
+        write(lab, append)
+        return done[0]
