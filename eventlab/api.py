@@ -13,8 +13,8 @@ from eventlab.bank.domain import Rejected
 from eventlab.eventstore.core import CommandIdReused, ConcurrencyError
 from eventlab.labs.api import router as labs_router
 from eventlab.sagas.api import router as sagas_router
-from eventlab.sagas.handlers import UnknownRun
-from eventlab.sagas.runs import Invalid
+from eventlab.sim.runlog import Invalid, UnknownRun
+from eventlab.twopc.api import router as twopc_router
 
 api = NinjaAPI(
     title="EventLab API",
@@ -30,6 +30,7 @@ api = NinjaAPI(
 api.add_router("/labs", labs_router)
 api.add_router("/labs", bank_router)
 api.add_router("/labs", sagas_router)
+api.add_router("/labs", twopc_router)
 
 
 def _field(loc) -> str:
@@ -65,7 +66,7 @@ def rejected(request: HttpRequest, exc: Rejected) -> HttpResponse:
 
 
 @api.exception_handler(Invalid)
-def invalid_saga_input(request: HttpRequest, exc: Invalid) -> HttpResponse:
+def invalid_run_input(request: HttpRequest, exc: Invalid) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc)}, status=422)
 
 

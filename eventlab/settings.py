@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "eventlab.labs",
     "eventlab.bank",
     "eventlab.sagas",
+    "eventlab.twopc",
     "eventlab.live",
     "eventlab.learn",
 ]
