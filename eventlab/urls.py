@@ -7,6 +7,8 @@ from eventlab.labs import views as labs
 from eventlab.learn import views as learn
 from eventlab.live import sse
 from eventlab.sagas import views as sagas
+from eventlab.twopc import compare_views as compare
+from eventlab.twopc import views as twopc
 
 urlpatterns = [
     # The course
@@ -33,6 +35,19 @@ urlpatterns = [
     path("labs/<str:lab_id>/sagas/preset", sagas.start_preset, name="saga-preset"),
     path("labs/<str:lab_id>/sagas/<str:run_id>/", sagas.run_page, name="saga-run"),
     path("labs/<str:lab_id>/sagas/<str:run_id>/act", sagas.act, name="saga-act"),
+    # The two-phase commit lab, and Saga vs 2PC side by side (with the failure matrix of both)
+    path("labs/twopc/", twopc.twopc_home, name="twopc-home"),
+    path("labs/<str:lab_id>/twopc/", twopc.lab_page, name="twopc-lab"),
+    path("labs/<str:lab_id>/twopc/start", twopc.start, name="twopc-start"),
+    path("labs/<str:lab_id>/twopc/preset", twopc.start_preset, name="twopc-preset"),
+    path("labs/<str:lab_id>/twopc/compare/", compare.compare_page, name="twopc-compare"),
+    path("labs/<str:lab_id>/twopc/compare/start", compare.start, name="twopc-compare-start"),
+    path("labs/<str:lab_id>/twopc/compare/<str:saga_id>/<str:twopc_id>/", compare.pair_page, name="twopc-pair"),
+    path("labs/<str:lab_id>/twopc/compare/<str:saga_id>/<str:twopc_id>/act", compare.act, name="twopc-pair-act"),
+    path("labs/<str:lab_id>/twopc/matrix/", compare.matrix_page, name="twopc-matrix"),
+    path("labs/<str:lab_id>/twopc/matrix/replay", compare.replay, name="twopc-matrix-replay"),
+    path("labs/<str:lab_id>/twopc/<str:run_id>/", twopc.run_page, name="twopc-run"),
+    path("labs/<str:lab_id>/twopc/<str:run_id>/act", twopc.act, name="twopc-act"),
     # The raw log as Server-Sent Events, resumable with Last-Event-ID
     path("labs/<str:lab_id>/events/sse", sse.lab_events, name="lab-sse"),
     # JSON API (OpenAPI at /api/openapi.json, docs at /api/docs)

@@ -11,7 +11,7 @@ from .models import Lab, Scenario, hash_token
 from .services import create_lab, start_scenario, store
 
 DEMO_SCENARIO = "demo-bank"
-LAB_PAGES = {"bank": "bank-lab", "sagas": "saga-lab"}
+LAB_PAGES = {"bank": "bank-lab", "sagas": "saga-lab", "twopc": "twopc-lab"}
 
 
 def working_lab(request: HttpRequest) -> Lab:

@@ -33,6 +33,8 @@ NOT_FOUND = 4404
 RENDERERS = {  # page -> "module:function" rendering its updates (imported when first used: apps sit above live)
     "bank": "eventlab.bank.live:render_update",
     "saga": "eventlab.sagas.live:render_update",
+    "twopc": "eventlab.twopc.live:render_update",
+    "compare": "eventlab.twopc.compare_live:render_update",
 }
 
 

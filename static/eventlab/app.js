@@ -13,10 +13,10 @@
     var live = document.getElementById("live");
     var run = document.getElementById("run");
     if (run) {
-      var saga = { page: "saga", run: run.getAttribute("data-run"),
-                   after: parseInt(run.getAttribute("data-version") || "0", 10) };
-      if (run.getAttribute("data-at")) saga.at = parseInt(run.getAttribute("data-at"), 10);
-      return JSON.stringify(saga);
+      var shown = { page: run.getAttribute("data-page") || "saga", run: run.getAttribute("data-run"),
+                    after: parseInt(run.getAttribute("data-version") || "0", 10) };
+      if (run.getAttribute("data-at")) shown.at = parseInt(run.getAttribute("data-at"), 10);
+      return JSON.stringify(shown);
     }
     var panel = document.getElementById("event-panel");
     var models = document.getElementById("readmodels");
@@ -49,7 +49,7 @@
   document.addEventListener("htmx:wsClose", function () { socket = null; setStatus("offline", "not live (reconnecting)"); });
   document.addEventListener("htmx:wsError", function () { setStatus("offline", "not live"); });
 
-  // A row already on the page (pushed just before a reconnect) is never added twice. A saga run panel this tab
+  // A row already on the page (pushed just before a reconnect) is never added twice. A run panel (saga, 2PC, side by side) this tab
   // already shows (its own step's response came first) is not swapped again; when one is, focus stays put.
   var refocus = null;
   document.addEventListener("htmx:oobBeforeSwap", function (evt) {
