@@ -37,7 +37,7 @@ def lab_bar_context(request: HttpRequest, lab: Lab, page: str) -> dict:
     return {
         "lab": lab,
         "lab_page": page,
-        "switch_url": {"bank": "bank-home", "sagas": "saga-home"}[page],
+        "switch_url": {"bank": "bank-home", "sagas": "saga-home", "twopc": "twopc-home"}[page],
         "labs": Lab.objects.filter(pk__in=session_labs(request.session), kind=Lab.Kind.WORKING),
         "join_url": request.build_absolute_uri(lab.join_url),
         "head": store.head(lab.id),
