@@ -15,8 +15,9 @@ Run from the repository root: `.venv/bin/python bench/run.py` (or `make bench`).
    `store.save_snapshot` of the folded state every 10 versions.
 3. Read-model rebuild: `Projector.rebuild` + `catch_up` over the log written by benchmark 1, in log events per
    second, against the append rate of 1: the accounts read model alone, and the three default ones in one pass.
-4. Saga runs: a run is stored as its inputs plus the engine's events, and loaded by replaying the inputs. For one
-   long run (lost messages, retries, a dead letter, a compensation: SAGA_STEPS steps), against the same replay on the
+4. Simulation runs (saga, 2PC): a run is stored as its inputs plus the engine's events, and loaded by replaying
+   the inputs. For one long saga run (lost messages, retries, a dead letter, a compensation) and one 2PC run (the
+   coordinator down after prepare, participants in doubt, recovery, presumed abort), against the same replay on the
    pure engine with the inputs already in memory:
    a. loading it from the log (read the stream, replay);
    b. one Step as the page and the API do it (load, step, append, in the lab's write transaction).
@@ -46,7 +47,7 @@ STREAM_EVENTS = 100_000
 STREAM_BATCH = 1_000
 LOADS = 200  # time-travel loads per version, median taken
 EARLY, LATE = 109, STREAM_EVENTS - 1  # time travel to these versions
-SAGA_LOADS = 50
+RUN_LOADS = 50
 SAGA_FAULTS = [{"kind": "drop", "message": "ShipItems", "nth": n} for n in (1, 2, 3, 4)] + [
     {"kind": "duplicate", "message": "ReservePayment"}]
 
@@ -251,26 +252,21 @@ def bench_rebuild(lab_id: str, names: list[str]) -> float:
     return statistics.median(rates)
 
 
-# --- 4. saga runs ---------------------------------------------------------------------------------------------------
+# --- 4. simulation runs (saga, 2PC) ------------------------------------------------------------------------------
 
 
-def bench_saga() -> tuple[float, float, float, int]:
+def bench_run(services, run_class, start: dict, inputs: list[dict]) -> tuple[float, float, float, int]:
     """Median seconds: pure replay, load from the log, one Step through the lab; and the run's steps."""
-    from eventlab.labs.services import create_lab, store
-    from eventlab.sagas import handlers, services
-    from eventlab.sagas.runs import SagaRun
+    from eventlab.labs.services import create_lab
 
-    lab, _ = create_lab("bench: saga")
-    order = {"customer": "Ada", "items": [{"sku": "book", "qty": 1, "price": "12.50"}]}
-    run = services.start(lab, {"mode": "orchestration", "seed": 1, "order": order, "faults": SAGA_FAULTS})
-    run = services.act(lab, run.id, {"input": "run"})
-    run = services.act(lab, run.id, {"input": "compensate", "dead_letter": "dl-1"})
-    run = services.act(lab, run.id, {"input": "run"})
-    inputs, started = list(run.inputs), run.started
+    lab, _ = create_lab("bench: runs")
+    run = services.start(lab, start)
+    for given in inputs:
+        run = services.act(lab, run.id, given)
 
     def pure() -> None:
-        replayed = SagaRun(run.id, started)
-        for given in inputs:
+        replayed = run_class(run.id, run.started)
+        for given in run.inputs:
             replayed.act(given)
 
     def load() -> None:
@@ -283,16 +279,34 @@ def bench_saga() -> tuple[float, float, float, int]:
     def median(fn) -> float:
         fn()
         times = []
-        for _ in range(SAGA_LOADS):
+        for _ in range(RUN_LOADS):
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
         return statistics.median(times)
 
-    loaded = handlers.load(store, lab.id, run.id)
-    assert loaded.state == "compensated" and loaded.step_list() == run.step_list(), loaded.state
+    loaded = services.load(lab, run.id)
+    assert loaded.step_list() == run.step_list() and loaded.sim.history == run.sim.history
     fork_time = median(lambda: services.fork(lab, run.id, run.steps - 1))
     return median(pure), median(load), median(step) - fork_time, run.steps
+
+
+def bench_saga() -> tuple[float, float, float, int]:
+    from eventlab.sagas import services
+    from eventlab.sagas.runs import SagaRun
+
+    order = {"customer": "Ada", "items": [{"sku": "book", "qty": 1, "price": "12.50"}]}
+    return bench_run(services, SagaRun, {"mode": "orchestration", "seed": 1, "order": order, "faults": SAGA_FAULTS},
+                     [{"input": "run"}, {"input": "compensate", "dead_letter": "dl-1"}, {"input": "run"}])
+
+
+def bench_twopc() -> tuple[float, float, float, int]:
+    from eventlab.twopc import services
+    from eventlab.twopc.runs import TwoPCRun
+
+    crash = [{"kind": "coordinator_crash", "at": "before_decision", "restart_after_ms": None}]
+    return bench_run(services, TwoPCRun, {"seed": 1, "faults": crash},
+                     [{"input": "run"}, {"input": "recover"}, {"input": "run"}])
 
 
 # --- report ----------------------------------------------------------------------------------------------------------
@@ -336,6 +350,7 @@ def main() -> None:
         rebuild_one = bench_rebuild(lab.id, ["balances"])
         rebuild = bench_rebuild(lab.id, ["balances", "statements", "summary"])
         saga_pure, saga_load, saga_step, saga_steps = bench_saga()
+        twopc_pure, twopc_load, twopc_step, twopc_steps = bench_twopc()
         connection.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -364,6 +379,10 @@ def main() -> None:
          f"{saga_pure * 1e3:.2f} ms", saga_load / saga_pure, "-", None),
         ("saga: one Step (load, step, append) vs pure replay", f"{saga_step * 1e3:.2f} ms",
          f"{saga_pure * 1e3:.2f} ms", saga_step / saga_pure, "-", None),
+        (f"2PC: load a {twopc_steps}-step run from the log vs pure replay", f"{twopc_load * 1e3:.2f} ms",
+         f"{twopc_pure * 1e3:.2f} ms", twopc_load / twopc_pure, "-", None),
+        ("2PC: one Step (load, step, append) vs pure replay", f"{twopc_step * 1e3:.2f} ms",
+         f"{twopc_pure * 1e3:.2f} ms", twopc_step / twopc_pure, "-", None),
     ])
     print(
         f"\nTime travel: median of {LOADS} loads each (events replayed after the snapshot: {early_replayed} at v{EARLY}, "
@@ -371,7 +390,7 @@ def main() -> None:
         f"in {built:.1f} s ({STREAM_BATCH:,} events per append call, one transaction).\n"
         f"Rebuild: log events per second over the {WARMUP + REPEATS * EVENTS:,}-event log of the append benchmark "
         f"(the statements read model writes a row per event), median of {REBUILDS}.\n"
-        f"Saga: median of {SAGA_LOADS}; a Step is timed on a fresh fork each time (the fork's own time subtracted).\n"
+        f"Saga and 2PC: median of {RUN_LOADS}; a Step is timed on a fresh fork each time (the fork's own time subtracted).\n"
         f"Total {time.perf_counter() - began:.0f} s."
     )
 
