@@ -82,7 +82,8 @@ def parse_start(data: Any) -> dict[str, Any]:
             or len(set(participants)) != len(participants)):
         raise Invalid(f"The participants are one or more of {', '.join(PARTICIPANTS)}, each once.")
     participants = [p for p in PARTICIPANTS if p in participants]
-    order = parse_order(data.get("order") or DEFAULT_ORDER, f"order-{seed}")
+    order = data.get("order")  # absent or null: the default order; anything else must be a valid order
+    order = parse_order(DEFAULT_ORDER if order is None else order, f"order-{seed}")
     return {"seed": seed, "participants": participants, "order": order,
             "faults": parse_faults(data.get("faults", []), participants)}
 
