@@ -80,7 +80,8 @@ class Row:
     consistent: bool = True  # every participant ended the same way / no money or goods out of place
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.case.key, "protocol": self.case.protocol, "label": self.case.label,
+        return {"key": self.case.key, "slug": self.case.key.replace("/", "-").replace("_", "-").lower(),
+                "protocol": self.case.protocol, "label": self.case.label,
                 "point": self.case.point, "while": self.case.while_, "faults": self.case.faults,
                 "outcome": self.outcome, "final": self.final, "steps": self.steps, "recovered": self.recovered,
                 "restarted": self.restarted, "messages": self.messages, "lock_ms": self.lock_ms,
