@@ -183,7 +183,7 @@ class SagaRun:
             return {**given, "prediction": self.predictions[-1]}
         return dict(given)
 
-    def replayed(self, data: dict[str, Any]) -> None:
+    def replayed(self, data: dict[str, Any], until_step: int | None = None) -> None:
         """Take an input again from the log (a prediction is remembered, not asked again)."""
         self.act({k: v for k, v in data.items() if k not in ("predict", "prediction")})
         if "prediction" in data:

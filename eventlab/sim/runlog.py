@@ -7,7 +7,9 @@ of them; a fork replays them up to a step into a new stream. The caller owns the
 
 A lab's run class (the saga lab's SagaRun, the 2PC lab's TwoPCRun) provides:
 `Run(run_id, started)`, `act(given) -> engine events caused` (raises Invalid), `inputs`, `steps`, `sim`,
-`idle_reason()`, `started`, `version`, and `recorded(given) -> data to store` / `replayed(data) -> given`.
+`idle_reason()`, `started`, `version`, and `recorded(given) -> data to store` / `replayed(data, until_step)` (take an
+input again from the log, going no further than step `until_step` if it is not None). An input "run"
+steps until nothing is in flight, unless the class sets `run_is_an_input` (it then takes "run" itself).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class RunLog:
                 continue
             if at_step is not None and run.steps >= at_step:
                 break  # the run as it was right after step `at_step`, before anything that came next
-            run.replayed(event.data)
+            run.replayed(event.data, at_step)
         return run
 
     def act(self, store: EventStore, log: str, run_id: str, given: dict[str, Any]) -> tuple[Any, AppendResult]:
@@ -82,7 +84,7 @@ class RunLog:
         Raises Invalid (nothing appended) when the run cannot take it."""
         run = self.load(store, log, run_id)
         new: list[NewEvent] = []
-        if given["input"] == "run":
+        if given["input"] == "run" and not getattr(run, "run_is_an_input", False):
             if not run.sim.pending():
                 raise Invalid(run.idle_reason())
             while run.sim.pending() and run.steps < MAX_STEPS:
