@@ -139,7 +139,7 @@ class TwoPCRun:
     def recorded(self, given: dict[str, Any]) -> dict[str, Any]:
         return dict(given)
 
-    def replayed(self, data: dict[str, Any]) -> None:
+    def replayed(self, data: dict[str, Any], until_step: int | None = None) -> None:
         self.act(data)
 
     def idle_reason(self) -> str:
