@@ -8,6 +8,8 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
+from ninja.schema import DjangoGetter
+from pydantic import model_validator
 
 from eventlab.labs.api import Detail, lab_from_request
 from eventlab.labs.services import store
@@ -19,7 +21,20 @@ from .runs import LOG
 router = Router(tags=["two-phase commit"])
 
 
-class TwoPCStart(Schema):
+class Body(Schema):
+    """A body is a JSON object: every field is optional in some of them, so a list or a string would otherwise be
+    taken as an object with no fields (django-ninja reads attributes off whatever it is given)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def an_object(cls, data: Any) -> Any:
+        given = data._obj if isinstance(data, DjangoGetter) else data  # django-ninja wraps it before we see it
+        if not isinstance(given, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
+
+
+class TwoPCStart(Body):
     seed: Any = Field(1, description="The run is reproducible from (seed, participants, order, faults, the steps).")
     participants: Any = Field(["orders", "payments", "inventory"])
     order: Any = Field(None, description="Optional; by default Ada orders one book at 12.50.",
@@ -27,19 +42,19 @@ class TwoPCStart(Schema):
     faults: Any = Field([], examples=[[{"kind": "coordinator_crash", "at": "after_decision"}]])
 
 
-class StepIn(Schema):
+class StepIn(Body):
     deliver: Any = Field(None, description="The id of the in-flight message to deliver next (default: the earliest).")
 
 
-class FaultsIn(Schema):
+class FaultsIn(Body):
     faults: Any = Field(..., examples=[[{"kind": "vote_no", "participant": "payments"}]])
 
 
-class RecoverIn(Schema):
+class RecoverIn(Body):
     node: Any = Field(None, description="The crashed node to restart (default: every crashed node).")
 
 
-class ForkIn(Schema):
+class ForkIn(Body):
     at_step: Any = Field(..., description="The step the what-if run starts from (0 to the run's steps).")
 
 
@@ -107,12 +122,13 @@ def run_state(request: HttpRequest, lab_id: str, run_id: str, at_step: str | Non
 @router.post("/{lab_id}/twopc/{run_id}/step", response={200: StepOut, 404: Detail, 422: Detail},
              summary="Deliver the next message (or the one picked with `deliver`), or fire the next timer")
 def step(request: HttpRequest, lab_id: str, run_id: str, payload: StepIn | None = None):
+    lab = lab_from_request(request, lab_id, write=True)  # first: a bad body to a lab one cannot reach is a 404
     given: dict[str, Any] = {"input": "step"}
     if payload is not None and payload.deliver is not None:
         if not isinstance(payload.deliver, str) or len(payload.deliver) > 40:
             raise Invalid("deliver is the id of a message in flight, such as \"m7\".")
         given["pick"] = payload.deliver
-    run = services.act(lab_from_request(request, lab_id, write=True), run_id, given)
+    run = services.act(lab, run_id, given)
     return {"outcome": run.outcome, "step": run.steps, "done": run.done, "delivered": run.step_list()[-1]}
 
 
@@ -131,12 +147,13 @@ def faults(request: HttpRequest, lab_id: str, run_id: str, payload: FaultsIn):
 @router.post("/{lab_id}/twopc/{run_id}/recover", response={200: RunOut, 404: Detail, 422: Detail},
              summary="Restart a crashed coordinator or participant: it rebuilds itself from its own log")
 def recover(request: HttpRequest, lab_id: str, run_id: str, payload: RecoverIn | None = None):
+    lab = lab_from_request(request, lab_id, write=True)  # first: a bad body to a lab one cannot reach is a 404
     given: dict[str, Any] = {"input": "recover"}
     if payload is not None and payload.node is not None:
         if not isinstance(payload.node, str):
             raise Invalid("node is the name of a crashed node, such as \"coordinator\".")
         given["node"] = payload.node[:40]
-    return _act(request, lab_id, run_id, given)
+    return services.act(lab, run_id, given).as_dict()
 
 
 @router.post("/{lab_id}/twopc/{run_id}/fork", response={201: RunOut, 404: Detail, 422: Detail},
