@@ -7,60 +7,20 @@ labelled, dropped messages end in a cross and say so).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from eventlab.sim.engine import DELIVERIES
+from eventlab.sim.engine import DELIVERIES, SimEvent
+from eventlab.sim.sequence import layout
 
 from .runs import FORWARD, IF_IT_FAILS, SagaRun, progress
 
 COMPENSATIONS = {"CancelOrder", "OrderCancelled", "RefundPayment", "PaymentRefunded"}
 FAILURES = {"PaymentFailed", "ShippingFailed"}
-LANE_GAP, MARGIN, ROW, TOP, NOTES_W = 130, 80, 34, 58, 230
 NOTES = {  # saga-level events worth a note beside the diagram
     "SagaCompensating": "compensating", "SagaCompleted": "completed", "SagaCompensated": "compensated",
     "SagaDeadLettered": "dead-lettered", "PublishDeadLettered": "dead-lettered", "DeadLetterRetried": "retried",
     "OperatorActed": "a person acted", "NodeDown": "down", "RetryScheduled": "retry scheduled",
 }
-
-
-@dataclass
-class Arrow:
-    step: int
-    y: int
-    x1: int
-    x2: int
-    label: str
-    kinds: list[str] = field(default_factory=list)  # message, compensation, failure, dropped, lost, delayed, ...
-    note: str = ""
-
-    @property
-    def self_loop(self) -> bool:
-        return self.x1 == self.x2
-
-    @property
-    def end_x(self) -> int:
-        """Where the line stops: a dropped message stops half-way, a lost one just short of its target."""
-        if "dropped" in self.kinds:
-            return (self.x1 + self.x2) // 2
-        if "lost" in self.kinds or "delayed" in self.kinds:
-            return self.x2 - (18 if self.x2 > self.x1 else -18)
-        return self.x2
-
-    @property
-    def mid_x(self) -> int:
-        return (self.x1 + self.end_x) // 2
-
-
-@dataclass
-class Mark:
-    """A note in the column right of the lanes (what a node recorded or suffered), with a tick on its lane."""
-
-    step: int
-    y: int
-    x: int  # the node's lane
-    text: str
-    kind: str
 
 
 def lanes(run: SagaRun) -> list[str]:
@@ -73,64 +33,34 @@ def lanes(run: SagaRun) -> list[str]:
 
 
 def sequence(run: SagaRun) -> dict[str, Any]:
-    """The sequence diagram: one row per step, an arrow per message delivered (or dropped, lost, delayed)."""
-    names = lanes(run)
-    x = {name: MARGIN + i * LANE_GAP for i, name in enumerate(names)}
+    """The sequence diagram: one row per step, an arrow per message delivered (or dropped, lost, delayed);
+    compensations red, dashed and labelled."""
     duplicates = {e.data["copy"] for e in run.history if e.type == "MessageDuplicated"}
-    arrows: list[Arrow] = []
-    marks: list[Mark] = []
-    for event in run.history:
-        y = TOP + event.step * ROW
-        if event.type in DELIVERIES and event.step > 0:
-            data = event.data
-            kinds = ["timer" if data["from"] == data["to"] else "message"]
-            message = data["type"]
-            label = message
-            if message in COMPENSATIONS:
-                kinds.append("compensation")
-                label += " (compensation)"
-            if message in FAILURES:
-                kinds.append("failure")
-            if message == "Ack":
-                kinds.append("ack")
-            if data["id"] in duplicates:
-                kinds.append("duplicate")
-                label += " (duplicate)"
-            outcome = {"MessageDropped": "dropped", "MessageLost": "lost", "MessageDelayed": "delayed"}.get(event.type)
-            note = ""
-            if outcome:
-                kinds.append(outcome)
-                note = {"dropped": "dropped", "lost": data.get("reason", "lost"),
-                        "delayed": f"delayed {data.get('ms', 0):,} ms"}[outcome]
-            arrows.append(Arrow(event.step, y, x[data["from"]], x[data["to"]], label, kinds, note))
-        elif event.type == "MessageDuplicated":
-            marks.append(Mark(event.step, y, x[event.data["to"]], f"{event.data['type']} duplicated (×2)",
-                              "duplicate"))
-        elif event.type == "NodeCrashed":
-            marks.append(Mark(event.step, y, x[event.data["node"]], f"{event.data['node']} crashed: memory lost",
-                              "crash"))
-        elif event.type == "NodeRecovered":
-            marks.append(Mark(event.step, y, x[event.data["node"]],
-                              f"{event.data['node']} recovered: replayed {event.data['replayed']} events",
-                              "recovered"))
-        elif event.type in NOTES and event.data.get("node") in x:
-            text = NOTES[event.type]
-            if event.type == "RetryScheduled":
-                text = f"retry {event.data['command']} in {event.data['after_ms']} ms"
-            marks.append(Mark(event.step, y, x[event.data["node"]], f"{event.data['node']}: {text}", event.type))
-    rows = max(run.steps, 1)
-    notes_x = MARGIN * 2 + LANE_GAP * (len(names) - 1)
-    # Notes of one step stack downwards within the row.
-    for index, mark in enumerate(marks):
-        same_row = [m for m in marks[:index] if m.step == mark.step]
-        mark.y += 12 * len(same_row) - 4
-    return {
-        "lanes": [{"name": name, "x": x[name]} for name in names],
-        "arrows": arrows, "marks": marks, "notes_x": notes_x,
-        "width": notes_x + NOTES_W,
-        "height": TOP + (rows + 1) * ROW + 10,
-        "lane_bottom": TOP + (rows + 1) * ROW,
-    }
+
+    def style(data: dict[str, Any]) -> tuple[list[str], str]:
+        message, kinds = data["type"], []
+        label = message
+        if message in COMPENSATIONS:
+            kinds.append("compensation")
+            label += " (compensation)"
+        if message in FAILURES:
+            kinds.append("failure")
+        if message == "Ack":
+            kinds.append("ack")
+        if data["id"] in duplicates:
+            kinds.append("duplicate")
+            label += " (duplicate)"
+        return kinds, label
+
+    def note(event: SimEvent) -> tuple[str, str] | None:
+        if event.type not in NOTES:
+            return None
+        text = NOTES[event.type]
+        if event.type == "RetryScheduled":
+            text = f"retry {event.data['command']} in {event.data['after_ms']} ms"
+        return f"{event.data['node']}: {text}", event.type
+
+    return layout(run.history, run.steps, [(name, name) for name in lanes(run)], style, note)
 
 
 # --- The state machine ----------------------------------------------------------------------------------------------
