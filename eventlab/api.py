@@ -12,6 +12,7 @@ from eventlab.bank.api import router as bank_router
 from eventlab.bank.domain import Rejected
 from eventlab.eventstore.core import CommandIdReused, ConcurrencyError
 from eventlab.labs.api import router as labs_router
+from eventlab.resilience.api import router as resilience_router
 from eventlab.sagas.api import router as sagas_router
 from eventlab.sim.runlog import Invalid, UnknownRun
 from eventlab.twopc.api import router as twopc_router
@@ -31,6 +32,7 @@ api.add_router("/labs", labs_router)
 api.add_router("/labs", bank_router)
 api.add_router("/labs", sagas_router)
 api.add_router("/labs", twopc_router)
+api.add_router("/labs", resilience_router)
 
 
 def _field(loc) -> str:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "eventlab.bank",
     "eventlab.sagas",
     "eventlab.twopc",
+    "eventlab.resilience",
     "eventlab.live",
     "eventlab.learn",
 ]

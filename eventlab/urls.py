@@ -6,6 +6,7 @@ from eventlab.bank import views as bank
 from eventlab.labs import views as labs
 from eventlab.learn import views as learn
 from eventlab.live import sse
+from eventlab.resilience import views as resilience
 from eventlab.sagas import views as sagas
 from eventlab.twopc import compare_views as compare
 from eventlab.twopc import views as twopc
@@ -48,6 +49,13 @@ urlpatterns = [
     path("labs/<str:lab_id>/twopc/matrix/replay", compare.replay, name="twopc-matrix-replay"),
     path("labs/<str:lab_id>/twopc/<str:run_id>/", twopc.run_page, name="twopc-run"),
     path("labs/<str:lab_id>/twopc/<str:run_id>/act", twopc.act, name="twopc-act"),
+    # The resilience lab: gateway, discovery, circuit breaker, bulkhead, retry
+    path("labs/resilience/", resilience.resilience_home, name="resilience-home"),
+    path("labs/<str:lab_id>/resilience/", resilience.lab_page, name="resilience-lab"),
+    path("labs/<str:lab_id>/resilience/start", resilience.start, name="resilience-start"),
+    path("labs/<str:lab_id>/resilience/preset", resilience.start_preset, name="resilience-preset"),
+    path("labs/<str:lab_id>/resilience/<str:run_id>/", resilience.run_page, name="resilience-run"),
+    path("labs/<str:lab_id>/resilience/<str:run_id>/act", resilience.act, name="resilience-act"),
     # The raw log as Server-Sent Events, resumable with Last-Event-ID
     path("labs/<str:lab_id>/events/sse", sse.lab_events, name="lab-sse"),
     # JSON API (OpenAPI at /api/openapi.json, docs at /api/docs)

@@ -11,7 +11,7 @@ from .models import Lab, Scenario, hash_token
 from .services import create_lab, start_scenario, store
 
 DEMO_SCENARIO = "demo-bank"
-LAB_PAGES = {"bank": "bank-lab", "sagas": "saga-lab", "twopc": "twopc-lab"}
+LAB_PAGES = {"bank": "bank-lab", "sagas": "saga-lab", "twopc": "twopc-lab", "resilience": "resilience-lab"}
 
 
 def working_lab(request: HttpRequest) -> Lab:
@@ -37,7 +37,8 @@ def lab_bar_context(request: HttpRequest, lab: Lab, page: str) -> dict:
     return {
         "lab": lab,
         "lab_page": page,
-        "switch_url": {"bank": "bank-home", "sagas": "saga-home", "twopc": "twopc-home"}[page],
+        "switch_url": {"bank": "bank-home", "sagas": "saga-home", "twopc": "twopc-home",
+                       "resilience": "resilience-home"}[page],
         "labs": Lab.objects.filter(pk__in=session_labs(request.session), kind=Lab.Kind.WORKING),
         "join_url": request.build_absolute_uri(lab.join_url),
         "head": store.head(lab.id),

@@ -35,6 +35,7 @@ RENDERERS = {  # page -> "module:function" rendering its updates (imported when 
     "saga": "eventlab.sagas.live:render_update",
     "twopc": "eventlab.twopc.live:render_update",
     "compare": "eventlab.twopc.compare_live:render_update",
+    "resilience": "eventlab.resilience.live:render_update",
 }
 
 

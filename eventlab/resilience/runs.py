@@ -354,11 +354,11 @@ class ResilienceRun:
             for key, count in tick["outcomes"].items():
                 outcomes[key] = outcomes.get(key, 0) + count
         requests = sum(t["requests"] for t in ticks)
-        attempts = sum(t["attempts"] for t in ticks)
-        return {"requests": requests, "outcomes": outcomes, "attempts": attempts,
-                "retries": sum(t["retries"] for t in ticks),
-                "load_factor": round(attempts / max(1, requests - outcomes.get("unauthorized", 0)
-                                                    - outcomes.get("rate_limited", 0)), 2)}
+        calls = sum(t["calls"] for t in ticks)
+        admitted = requests - outcomes.get("unauthorized", 0) - outcomes.get("rate_limited", 0)
+        return {"requests": requests, "outcomes": outcomes, "attempts": sum(t["attempts"] for t in ticks),
+                "calls": calls, "retries": sum(t["retries"] for t in ticks),
+                "load_factor": round(calls / max(1, admitted), 2)}  # service calls per admitted request
 
     def retry_schedule(self) -> list[int]:
         """The waits one call would make if every attempt failed (jitter drawn from a copy of the seed)."""

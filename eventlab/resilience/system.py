@@ -303,6 +303,7 @@ class System:
             return self._failed(call, "no_instance", "no instance registered")
         call.instance = instance
         instance.calls += 1
+        self._tick["calls"] += 1
         service = self.settings.services[call.service]
         if not instance.alive:
             return self._at(self.clock_ms + REFUSED_MS, "done", (call.id, "refused"))
@@ -403,7 +404,7 @@ class System:
             self._reported[name] = len(breaker.transitions)
 
     def _empty_tick(self) -> dict[str, Any]:
-        return {"requests": 0, "attempts": 0, "retries": 0, "outcomes": {}, "latencies": []}
+        return {"requests": 0, "attempts": 0, "calls": 0, "retries": 0, "outcomes": {}, "latencies": []}
 
     def _close_tick(self) -> None:
         tick, self._tick = self._tick, self._empty_tick()
