@@ -87,6 +87,8 @@ class RunLog:
         if given["input"] == "run" and not getattr(run, "run_is_an_input", False):
             if not run.sim.pending():
                 raise Invalid(run.idle_reason())
+            if run.steps >= MAX_STEPS:
+                raise Invalid(f"A run takes at most {MAX_STEPS:,} steps.")
             while run.sim.pending() and run.steps < MAX_STEPS:
                 more = run.act({"input": "step"})
                 new += [self._recorded(run), *engine_events(more)]

@@ -363,9 +363,6 @@ def test_a_run_never_takes_more_than_max_steps(monkeypatch):
     assert load(store).steps == 5
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-    "eventlab/sim/runlog.py RunLog.act: `run` on a run already at MAX_STEPS with messages still in flight takes no "
-    "step, appends an empty list and reads result.events[-1] -> IndexError (a 500 in the API) instead of Invalid"))
 def test_running_a_run_already_at_max_steps_is_refused_in_plain_words(monkeypatch):
     monkeypatch.setattr(runs, "MAX_STEPS", 5)
     monkeypatch.setattr(runlog, "MAX_STEPS", 5)
