@@ -157,7 +157,9 @@ CASES = {case.key: case for case in cases()}
 
 
 def case(key: Any) -> Case:
-    found = CASES.get(key) if isinstance(key, str) else None
+    if not isinstance(key, str) or not key:
+        raise Invalid("Say which row of the failure matrix to replay.")
+    found = CASES.get(key)
     if found is None:
         raise Invalid(f"No row {str(key)[:60]!r} in the failure matrix.")
     return found

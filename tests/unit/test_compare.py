@@ -327,6 +327,9 @@ def test_the_matrix_is_deterministic(ran):
 
 
 def test_an_unknown_row_is_refused():
-    for key in ("nope", "", None, 5, "twopc/drop/VoteYes/9"):
+    for key in ("nope", "twopc/drop/VoteYes/9"):
         with pytest.raises(Invalid, match="No row"):
+            matrix.case(key)
+    for key in ("", None, 5):
+        with pytest.raises(Invalid, match="Say which row of the failure matrix to replay."):
             matrix.case(key)
