@@ -93,7 +93,7 @@ class Row:
 
 def twopc_cases() -> list[Case]:
     cases = [Case(f"twopc/vote_no/{p}", "twopc", {"kind": "vote_no", "participant": p}, f"{p} votes No",
-                  f"{p}'s vote") for p in PARTICIPANTS]
+                  f"the vote from {p}") for p in PARTICIPANTS]
     for p in PARTICIPANTS:
         for at in CRASH_POINTS["participant"]:
             cases.append(Case(f"twopc/participant_crash/{p}/{at}", "twopc",
@@ -125,7 +125,7 @@ def saga_cases() -> list[Case]:
         for steps in DOWN_STEPS:
             cases.append(Case(f"saga/service_down/{service}/{steps}", "saga",
                               {"kind": "service_down", "service": service, "steps": steps},
-                              f"{service} is down for {steps} steps", f"{service}'s next delivery"))
+                              f"{service} is down for {steps} steps", f"the next delivery to {service}"))
     for kind in ("drop", "duplicate", "delay"):
         for message in SAGA_MESSAGES:
             context, while_ = SAGA_CONTEXT.get(message, (None, ""))
