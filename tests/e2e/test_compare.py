@@ -167,9 +167,10 @@ def test_run_the_matrix_and_replay_a_row(server, new_page):
     page.click("#replay-twopc-coordinator-crash-before-decision")
     page.wait_for_url(re.compile(r"/labs/\w+/twopc/\w+/$"))
     lab_run = re.search(r"/labs/(\w+)/twopc/(\w+)/$", page.url).groups()
-    api = page.request.get(f"{server}/api/labs/{lab_run[0]}/twopc/{lab_run[1]}")
-    if api.ok:  # the 2PC API reads the run back
-        assert api.json()["outcome"] == "in_progress"
+    run = page.request.get(f"{server}/api/labs/{lab_run[0]}/twopc/{lab_run[1]}")  # the session may read it
+    assert run.ok, run.text()
+    assert run.json()["faults"] == [{"kind": "coordinator_crash", "at": "before_decision", "restart_after_ms": None}]
+    assert run.json()["step"] == 0
 
     # Replay a saga row from the matrix too: its run page.
     page.go_back()
