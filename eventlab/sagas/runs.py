@@ -226,6 +226,9 @@ class SagaRun:
             return "Nothing is in flight and the orchestrator is down: recover it to carry on."
         if self.state == "dead_lettered":
             return "Nothing is in flight: the saga is dead-lettered. Retry or compensate the dead letter."
+        if self.state not in FINAL:  # e.g. the PlaceOrder itself was lost: nobody waits for it, nothing times out
+            return f"Nothing is in flight, yet the saga is still {self.state}: a message was lost that nobody " \
+                   "waits for, so nothing will move it on. Reset, or fork from an earlier step."
         return f"Nothing is in flight: the saga has finished ({self.state})."
 
     # --- reading --------------------------------------------------------------------------------------------------

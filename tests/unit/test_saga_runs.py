@@ -630,3 +630,11 @@ def test_a_valid_start_is_normalised():
         "faults": [{"kind": "service_down", "service": "payments", "steps": 3},
                    {"kind": "orchestrator_crash", "after_step": 2, "restart_after_ms": 1_000}],
     }
+
+
+def test_a_lost_place_order_is_explained_not_called_finished():
+    store = new_store()
+    begin(store, faults=[{"kind": "drop", "message": "PlaceOrder", "nth": 1}])
+    run = step(store)
+    assert run.state == "started" and not run.sim.pending()
+    refused(lambda: step(store), "still started", "a message was lost that nobody waits for")
