@@ -108,3 +108,65 @@ def test_saga_run_looking_back_and_told_of_news(server, new_page):
     page.wait_for_selector("#run-news a")
     assert serious(page) == []
     assert serious(other) == []
+
+
+def twopc_run(page, server, preset):
+    page.goto(server + "/labs/twopc/")
+    page.click(f"#preset-{preset}")
+    page.wait_for_selector("#live-status[data-state=live]")
+    return page
+
+
+def test_twopc_lab(server, new_page):
+    page = new_page()
+    page.goto(server + "/labs/twopc/")
+    page.locator("details.join summary").click()
+    assert serious(page) == []
+
+
+def test_twopc_lab_with_an_error_and_runs(server, new_page):
+    page = twopc_run(new_page(), server, "commit")
+    page.locator(".crumbs a").click()
+    page.wait_for_selector("ul.runs li")
+    for name in ("orders", "payments", "inventory"):
+        page.get_by_label(name, exact=True).uncheck()
+    page.click("#start-run")
+    page.wait_for_selector("#start-error")
+    assert serious(page) == []
+
+
+def test_twopc_run_blocked_in_doubt_with_the_steps_as_text(server, new_page):
+    page = twopc_run(new_page(), server, "coordinator-crash-after-prepare")
+    saga_step(page)
+    page.click("#run-all")
+    page.wait_for_selector("#recover-coordinator")
+    page.locator("details.as-text summary").click()
+    page.locator("details.join summary").click()
+    assert serious(page) == []
+
+
+def test_twopc_run_rolled_back_with_an_error(server, new_page):
+    page = twopc_run(new_page(), server, "vote-no")
+    page.click("#run-all")
+    page.wait_for_selector("#run-all[disabled]")
+    page.check("input[name=kind][value=delay]")
+    page.fill("#delay-ms", "0")
+    page.click("#inject")
+    page.wait_for_selector("#run-error")
+    assert serious(page) == []
+
+
+def test_twopc_run_looking_back_and_told_of_news(server, new_page):
+    page = twopc_run(new_page(), server, "participant-crash")
+    for _ in range(4):
+        saga_step(page)
+    page.click("#back")
+    page.wait_for_selector(".pinned")
+    other = new_page()
+    other.goto(page.input_value("#join-url"))
+    other.goto(page.url.split("?")[0])
+    other.wait_for_selector("#live-status[data-state=live]")
+    other.click("#run-all")
+    page.wait_for_selector("#run-news a")
+    assert serious(page) == []
+    assert serious(other) == []
