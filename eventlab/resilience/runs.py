@@ -233,9 +233,8 @@ class ResilienceRun:
 
     def __init__(self, run_id: str, started: dict[str, Any]):
         self.id, self.started = run_id, started
-        self.settings = parse_settings(started["settings"])
         self.faults = list(started["faults"])
-        self.sim = System(self.settings, seed=started["seed"], faults=self.faults)
+        self.sim = System(parse_settings(started["settings"]), seed=started["seed"], faults=self.faults)
         self.inputs: list[dict[str, Any]] = []
         self.predictions: list[dict[str, Any]] = []
         self.version = 0
@@ -260,11 +259,12 @@ class ResilienceRun:
                 self.predictions.append({"step": self.steps, "predicted": predicted, "happened": happened,
                                          "right": predicted == happened, "asked": asked})
         elif kind == "settings":
-            self.settings = parse_settings(given.get("settings"), self.settings)
-            if any(s.instances != self.sim.settings.services[n].instances for n, s in self.settings.services.items()):
+            # On top of the settings now (what faults have done included): a change names only what it changes.
+            settings = parse_settings(given.get("settings"), self.settings)
+            if any(s.instances != self.settings.services[n].instances for n, s in settings.services.items()):
                 raise Invalid("The number of instances is set when a run starts; kill or restart instances instead.")
-            self.sim.change(self.settings)
-            self.sim.note("SettingsChanged", settings=settings_dict(self.settings))
+            self.sim.note("SettingsChanged", settings=settings_dict(settings))
+            self.sim.change(settings)  # after the note: what the change does at once (a breaker leaving HALF_OPEN)
         elif kind == "faults":
             instances = {name: s.instances for name, s in self.settings.services.items()}
             faults = parse_faults(given.get("faults"), self.sim.clock_ms, instances)
@@ -307,6 +307,11 @@ class ResilienceRun:
     @property
     def steps(self) -> int:
         return self.sim.steps
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the system runs with now: the start's, then the learner's changes and the faults'."""
+        return self.sim.settings
 
     @property
     def done(self) -> bool:

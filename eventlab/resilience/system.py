@@ -100,6 +100,7 @@ class Call:
     queued_ms: int | None = None
     instance: Instance | None = None
     started_ms: int = 0
+    bulkhead: Bulkhead | None = None  # the one it holds or waits in (settings may change while it runs)
 
 
 @dataclass
@@ -131,7 +132,7 @@ class System:
         self.instances = {name: [Instance(name, n + 1) for n in range(settings.services[name].instances)]
                           for name in SERVICES}
         self._next_instance = dict.fromkeys(SERVICES, 0)
-        self.breakers = {name: CircuitBreaker(settings.breaker) for name in SERVICES} if settings.breaker else {}
+        self.breakers = self._breakers()
         self._reported = {name: 0 for name in self.breakers}  # transitions already written to the history
         self.bulkheads = self._bulkheads()
         self.buckets = {client: TokenBucket(settings.bucket_capacity, settings.bucket_refill_per_s,
@@ -141,7 +142,9 @@ class System:
         self._ids = 0
         self._tick = self._empty_tick()
         self.ticks: list[dict[str, Any]] = []
+        self._arriving = False  # is the next arrival in the queue?
         if settings.rate_rps > 0:
+            self._arriving = True
             self._at(0, "arrive", None)
         self._at(settings.heartbeat_ms, "heartbeat", None)
         for fault in sorted(faults, key=lambda f: f["at_ms"]):
@@ -155,6 +158,9 @@ class System:
             shared = Bulkhead(settings)
             return dict.fromkeys(SERVICES, shared)
         return {name: Bulkhead(settings) for name in SERVICES}
+
+    def _breakers(self) -> dict[str, CircuitBreaker]:
+        return {name: CircuitBreaker(self.settings.breaker) for name in SERVICES} if self.settings.breaker else {}
 
     # --- the clock --------------------------------------------------------------------------------------------------
 
@@ -198,13 +204,33 @@ class System:
     # --- changes from outside ---------------------------------------------------------------------------------------
 
     def change(self, settings: Settings) -> None:
-        """New settings from now on (the rate, a service's failure rate or latency…)."""
-        was_idle = self.settings.rate_rps <= 0
-        self.settings = settings
+        """New settings from now on (the rate, a service's failure rate or latency, the breakers, the bulkheads…).
+
+        A breaker keeps its state and window under new settings (a stuck HALF_OPEN given a maximum wait leaves it at
+        once); one switched on starts CLOSED. A bulkhead of the same layout keeps its calls under its new size; a new
+        layout (shared or isolated, on or off) starts empty, and calls already in the old one finish there."""
+        old, self.settings = self.settings, settings
         for name, bucket in self.buckets.items():
             self.buckets[name] = replace(bucket, capacity=settings.bucket_capacity,
                                          refill_per_s=settings.bucket_refill_per_s)
-        if was_idle and settings.rate_rps > 0:
+        if settings.breaker != old.breaker:
+            if settings.breaker is None or not self.breakers:
+                self._report_transitions()
+                self.breakers = self._breakers()
+                self._reported = {name: 0 for name in self.breakers}
+            else:
+                for breaker in self.breakers.values():
+                    breaker.settings = settings.breaker
+                    breaker.tick(self.clock_ms)
+                self._report_transitions()
+        if (settings.bulkhead, settings.bulkhead_shared) != (old.bulkhead, old.bulkhead_shared):
+            if settings.bulkhead is None or old.bulkhead is None or settings.bulkhead_shared != old.bulkhead_shared:
+                self.bulkheads = self._bulkheads()
+            else:
+                for bulkhead in {id(b): b for b in self.bulkheads.values()}.values():  # the shared one once
+                    bulkhead.settings = settings.bulkhead
+        if settings.rate_rps > 0 and not self._arriving:
+            self._arriving = True
             self._at(self.clock_ms, "arrive", None)
 
     def kill(self, service: str, number: int) -> None:
@@ -239,7 +265,8 @@ class System:
 
     def _on_arrive(self, _: Any) -> None:
         settings, rng = self.settings, self.random
-        if settings.rate_rps <= 0:
+        self._arriving = settings.rate_rps > 0
+        if not self._arriving:
             return
         self._at(self.clock_ms + max(1, round(rng.expovariate(settings.rate_rps / 1000))), "arrive", None)
         self._ids += 1
@@ -276,23 +303,34 @@ class System:
             self._report_transitions()
             return self._failed(call, "breaker_open", f"{call.service}'s breaker is {breaker.state}: failed fast")
         self._report_transitions()
-        bulkhead = self.bulkheads.get(call.service)
+        bulkhead = call.bulkhead = self.bulkheads.get(call.service)
         verdict = bulkhead.acquire(call.id) if bulkhead else RUN
         if verdict == REJECT:
+            call.bulkhead = None
+            # The bulkhead is inside the breaker: its refusal is an error the breaker records (Resilience4j records
+            # every exception by default), so a half-open test call refused here still counts.
+            self._record_call(call, failed=True, duration_ms=0)
             return self._failed(call, "bulkhead_full", "bulkhead full: rejected")
         if verdict == RUN:
-            return self._start(call)
+            if not self._start(call):
+                self._release(call)
+            return
         call.queued_ms = self.clock_ms  # waits for a permit or a thread
         if bulkhead.settings.kind == "semaphore":
-            self._at(self.clock_ms + bulkhead.settings.max_wait_ms, "give_up", call.id)
+            self._at(self.clock_ms + bulkhead.settings.max_wait_ms, "give_up", (call.id, call.attempt))
 
-    def _on_give_up(self, call_id: int) -> None:
-        call = self._calls[call_id]
-        if self.bulkheads[call.service].give_up(call_id):
-            self._failed(call, "bulkhead_full", f"no permit within {self.settings.bulkhead.max_wait_ms} ms",
-                         release=False, record=False)
+    def _on_give_up(self, data: tuple[int, int]) -> None:
+        call_id, attempt = data
+        call = self._calls.get(call_id)
+        if call is None or call.attempt != attempt or call.bulkhead is None:
+            return  # that attempt got its permit in time (and may be over)
+        if call.bulkhead.give_up(call_id):
+            waited, call.queued_ms, call.bulkhead = self.clock_ms - call.queued_ms, None, None
+            self._record_call(call, failed=True, duration_ms=waited)
+            self._failed(call, "bulkhead_full", f"no permit within {waited} ms")
 
-    def _start(self, call: Call) -> None:
+    def _start(self, call: Call) -> bool:
+        """The call runs on an instance; False if none is registered (it failed; the caller frees its permit)."""
         call.started_ms = self.clock_ms
         if call.queued_ms is not None:
             call.request.decisions.append((self.clock_ms, call.service,
@@ -300,18 +338,23 @@ class System:
             call.queued_ms = None
         instance = self._pick(call.service)
         if instance is None:
-            return self._failed(call, "no_instance", "no instance registered")
+            self._record_call(call, failed=True, duration_ms=0)
+            self._failed(call, "no_instance", "no instance registered")
+            return False
         call.instance = instance
         instance.calls += 1
         self._tick["calls"] += 1
         service = self.settings.services[call.service]
         if not instance.alive:
-            return self._at(self.clock_ms + REFUSED_MS, "done", (call.id, "refused"))
+            self._at(self.clock_ms + REFUSED_MS, "done", (call.id, "refused"))
+            return True
         latency = max(1, round(service.latency_ms * self.random.uniform(0.5, 1.5)))
         failed = self.random.random() * 100 < service.failure_pct
         if latency > self.settings.timeout_ms:
-            return self._at(self.clock_ms + self.settings.timeout_ms, "done", (call.id, "timeout"))
-        self._at(self.clock_ms + latency, "done", (call.id, "error" if failed else "ok"))
+            self._at(self.clock_ms + self.settings.timeout_ms, "done", (call.id, "timeout"))
+        else:
+            self._at(self.clock_ms + latency, "done", (call.id, "error" if failed else "ok"))
+        return True
 
     def _pick(self, service: str) -> Instance | None:
         registered = [i for i in self.instances[service] if i.registered]
@@ -337,16 +380,22 @@ class System:
         self._failed(call, "timeout" if outcome == "timeout" else "error", reason)
 
     def _release(self, call: Call) -> None:
-        bulkhead = self.bulkheads.get(call.service)
-        if bulkhead is not None:
-            waiting = bulkhead.release()
-            if waiting is not None:
-                self._start(self._calls[waiting])
+        """The call frees its permit or thread: the first call waiting for one starts (or, finding no instance,
+        frees it in turn)."""
+        bulkhead, call.bulkhead = call.bulkhead, None
+        if bulkhead is None:
+            return
+        while (waiting := bulkhead.release()) is not None:
+            passed_on = self._calls[waiting]
+            if self._start(passed_on):
+                return
+            passed_on.bulkhead = None  # it found no instance: the permit passes on again
 
-    def _record_call(self, call: Call, failed: bool) -> None:
+    def _record_call(self, call: Call, failed: bool, duration_ms: int | None = None) -> None:
         breaker = self.breakers.get(call.service)
         if breaker is not None:
-            breaker.record(self.clock_ms, failed, self.clock_ms - call.started_ms)
+            duration = self.clock_ms - call.started_ms if duration_ms is None else duration_ms
+            breaker.record(self.clock_ms, failed, duration)
             self._report_transitions()
 
     def _failed(self, call: Call, outcome: str, why: str) -> None:
