@@ -14,6 +14,15 @@ from eventlab.twopc import views as twopc
 urlpatterns = [
     # The course
     path("", learn.home, name="home"),
+    # Learn: a page per topic, quizzes, interview prep, the learner's progress (events in their personal lab)
+    path("learn/progress/", learn.progress_page, name="learn-progress"),
+    path("learn/interview/", learn.interview_home, name="learn-interview"),
+    path("learn/interview/start", learn.interview_start, name="learn-interview-start"),
+    path("learn/interview/<str:interview_id>/", learn.interview_set, name="learn-interview-set"),
+    path("learn/quiz/<str:slug>/answer", learn.answer, name="learn-answer"),
+    path("learn/try", learn.try_it, name="learn-try"),
+    path("learn/open/<str:lab>/<str:view>/", learn.open_view, name="learn-open"),
+    path("learn/<slug:slug>/", learn.topic_page, name="learn-topic"),
     # Labs: start a new one, join one through its link
     path("labs/new", labs.new_lab, name="lab-new"),
     path("labs/join/<str:code>", labs.join, name="lab-join"),

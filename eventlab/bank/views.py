@@ -30,6 +30,7 @@ from .api import parse_instant
 from .domain import Rejected, fold, from_recorded, parse_account_id, stream_name
 
 PAGE_SIZE = 25
+BANK_TYPES = ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed"]
 LIVE_ROWS = 50
 
 
@@ -206,8 +207,9 @@ def events_context(request: HttpRequest, lab: Lab) -> dict[str, Any]:
         "events": page,
         "filter_stream": stream,
         "filter_type": event_type,
-        "streams": streams_of(lab),
-        "types": ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed"],
+        # The filter asked for stays selectable even when it is not a bank stream (a personal lab's `progress`).
+        "streams": (streams := streams_of(lab)) + ([stream] if stream and stream not in streams else []),
+        "types": BANK_TYPES + ([event_type] if event_type and event_type not in BANK_TYPES else []),
         "older": page[-1].position if len(matching) > PAGE_SIZE else None,
         "paged": before_position is not None,
         "newer": newer,

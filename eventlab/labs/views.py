@@ -33,7 +33,8 @@ def working_lab(request: HttpRequest) -> Lab:
 
 def lab_bar_context(request: HttpRequest, lab: Lab, page: str) -> dict:
     """What the lab bar (templates/labs/_bar.html) shows on every lab page."""
-    request.session[SESSION_CURRENT] = lab.id
+    if lab.kind == Lab.Kind.WORKING:  # a personal (progress) lab shown here never becomes the working lab
+        request.session[SESSION_CURRENT] = lab.id
     return {
         "lab": lab,
         "lab_page": page,
