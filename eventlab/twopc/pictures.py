@@ -129,7 +129,7 @@ def other_order(run: TwoPCRun, participants: dict[str, dict[str, Any]]) -> dict[
             lines = [f"got {row}", f"after {waited:,} ms blocked" if waited else "at once: it was free"]
             return {"status": "granted", "row": row, "blocked_ms": waited, "text": " ".join(lines), "lines": lines}
         if event.type == "MessageLost" and event.data["type"] == "LockRequest":
-            lines = [f"its request for {event.data['payload']['row']} was lost:", "inventory was down"]
+            lines = [f"lost its request for {event.data['payload']['row']}:", "inventory was down"]
             return {"status": "lost", "row": event.data["payload"]["row"], "blocked_ms": 0,
                     "text": " ".join(lines), "lines": lines}
     request = next((m for m in run.sim.pending() if m.type == "LockRequest"), None)
