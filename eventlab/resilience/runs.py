@@ -296,7 +296,7 @@ class ResilienceRun:
             if given["ms"] < TICK_MS:
                 return
         self.act(given)
-        if "prediction" in data:
+        if "prediction" in data and data["prediction"]["step"] <= self.steps:  # not one made past a Back's step
             self.predictions.append(data["prediction"])
 
     def idle_reason(self) -> str:
