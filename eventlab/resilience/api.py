@@ -1,4 +1,379 @@
-"""PLACEHOLDER until the resilience API is built (being written now)."""
-from ninja import Router
+"""The resilience lab over JSON: start a simulated system, let virtual time pass (a second, or a Run with a budget),
+change its settings, schedule faults, kill and restart instances, go back to a second, fork a what-if run.
+
+Values are checked by the lab's own validation (runs.py), after the lab: every mistake gets one plain-words `detail`,
+and a bad value sent to a lab one cannot reach is a 404 like any other request to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.schema import DjangoGetter
+from pydantic import ConfigDict, model_validator
+
+from eventlab.labs.api import Detail, lab_from_request
+from eventlab.labs.services import store
+from eventlab.sim.runlog import Invalid
+
+from . import services
+from .runs import LOG, OUTCOMES
 
 router = Router(tags=["resilience"])
+
+Number = int | float
+AT_STEP_DIGITS = 6
+
+
+class Body(Schema):
+    """A body is a JSON object with only the fields listed (a misspelt one is refused, not silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def an_object(cls, data: Any) -> Any:
+        given = data._obj if isinstance(data, DjangoGetter) else data  # django-ninja wraps it before we see it
+        if not isinstance(given, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
+
+
+# --- What the endpoints take -------------------------------------------------------------------------------------
+
+SETTINGS_EXAMPLE = {
+    "rate_rps": 20, "unauthenticated_pct": 2, "mix": {"orders": 40, "payments": 30, "inventory": 20, "checkout": 10},
+    "rate_limit": {"capacity": 20, "refill_per_s": 10}, "timeout_ms": 1000,
+    "discovery": {"heartbeat_ms": 1000, "evict_after": 3},
+    "services": {"payments": {"instances": 3, "failure_pct": 0, "latency_ms": 50}},
+    "breaker": {"window": "count", "window_size": 10, "minimum_calls": 5, "failure_rate_threshold": 50,
+                "slow_call_rate_threshold": 100, "slow_call_ms": 60000, "wait_open_ms": 5000, "half_open_calls": 3,
+                "max_wait_half_open_ms": 0, "automatic_half_open": False},
+    "bulkhead": {"kind": "semaphore", "max_concurrent": 10, "max_wait_ms": 0, "queue_capacity": 10, "shared": False},
+    "retry": {"max_attempts": 3, "base_ms": 100, "backoff": "exponential", "multiplier": 2, "max_wait_ms": 10000,
+              "jitter": "full", "retry_when_open": True},
+}
+FAULTS_EXAMPLE = [{"kind": "failure_rate", "service": "payments", "pct": 80, "at_ms": 5000},
+                  {"kind": "latency", "service": "inventory", "ms": 2000, "at_ms": 8000},
+                  {"kind": "kill", "service": "orders", "instance": 2, "at_ms": 10000},
+                  {"kind": "restart", "service": "orders", "instance": 2, "at_ms": 20000}]
+PREDICT = Field(None, description="What you expect the time to show, before you see it: one of "
+                + ", ".join(OUTCOMES) + ". Recorded in the run with what happened.", examples=["opens"])
+
+
+class ResilienceStart(Body):
+    seed: Any = Field(1, description="The run is reproducible from (seed, settings, faults, the inputs after).")
+    settings: Any = Field(None, description="Every part optional; a missing part keeps its default. `breaker`, "
+                          "`bulkhead` and `retry` are off unless given (`{}` turns one on with its defaults).",
+                          examples=[SETTINGS_EXAMPLE])
+    faults: Any = Field([], description="Changes that act at `at_ms` (virtual time; default 0): a service's "
+                        "failure rate or latency, an instance killed or restarted.", examples=[FAULTS_EXAMPLE])
+
+
+class StepIn(Body):
+    predict: Any = PREDICT
+
+
+class RunIn(Body):
+    ms: Any = Field(10_000, description="How much virtual time passes, in whole seconds (1,000 to 120,000 ms).")
+    predict: Any = PREDICT
+
+
+class SettingsIn(Body):
+    settings: Any = Field(..., description="Only what changes, from now on, in the start's shape (the number of "
+                          "instances is fixed: kill or restart them instead; null switches a pattern off).",
+                          examples=[{"rate_rps": 50, "breaker": {"wait_open_ms": 2000}}])
+
+
+class FaultsIn(Body):
+    faults: Any = Field(..., description="Faults acting now (no `at_ms`) or later.", examples=[FAULTS_EXAMPLE[:2]])
+
+
+class ForkIn(Body):
+    at_step: Any = Field(..., description="The second the what-if run starts from (0 to the run's steps).")
+
+
+# --- What they answer --------------------------------------------------------------------------------------------
+
+
+class ServiceSettingsOut(Schema):
+    instances: int
+    failure_pct: Number
+    latency_ms: int
+
+
+class BreakerSettingsOut(Schema):
+    window: str = Field(description="count | time")
+    window_size: int = Field(description="Calls (count) or seconds (time).")
+    minimum_calls: int
+    failure_rate_threshold: Number = Field(description="Percent.")
+    slow_call_rate_threshold: Number = Field(description="Percent.")
+    slow_call_ms: int
+    wait_open_ms: int
+    half_open_calls: int
+    max_wait_half_open_ms: int = Field(description="0: a half-open breaker waits for its test calls forever.")
+    automatic_half_open: bool
+
+
+class BulkheadSettingsOut(Schema):
+    kind: str = Field(description="semaphore | threadpool")
+    max_concurrent: int
+    max_wait_ms: int = Field(description="Semaphore: how long a call waits for a permit (0: rejected at once).")
+    queue_capacity: int = Field(description="Thread pool: how many calls wait for a thread.")
+    shared: bool = Field(description="One pool for every service, or one each.")
+
+
+class RetrySettingsOut(Schema):
+    max_attempts: int = Field(description="The first call included, as Resilience4j counts.")
+    base_ms: int
+    backoff: str = Field(description="fixed | linear | exponential")
+    multiplier: Number
+    max_wait_ms: int
+    jitter: str = Field(description="none | full | equal")
+    retry_when_open: bool
+
+
+class RateLimitOut(Schema):
+    capacity: int = Field(description="The token bucket of each client (0: no rate limit).")
+    refill_per_s: Number
+
+
+class DiscoveryOut(Schema):
+    heartbeat_ms: int
+    evict_after: int = Field(description="Missed heartbeats before an instance leaves the registry.")
+
+
+class SettingsOut(Schema):
+    rate_rps: Number
+    unauthenticated_pct: Number
+    mix: dict[str, Number]
+    rate_limit: RateLimitOut
+    timeout_ms: int
+    discovery: DiscoveryOut
+    services: dict[str, ServiceSettingsOut]
+    breaker: BreakerSettingsOut | None
+    bulkhead: BulkheadSettingsOut | None
+    retry: RetrySettingsOut | None
+
+
+class PoolOut(Schema):
+    in_use: int
+    waiting: int
+    size: int
+    rejected: int
+
+
+class TickOut(Schema):
+    """One virtual second."""
+
+    second: int
+    requests: int = Field(description="Requests that arrived at the gateway.")
+    attempts: int = Field(description="Downstream attempts, retries included, refused ones too.")
+    calls: int = Field(description="Calls that reached an instance.")
+    retries: int
+    outcomes: dict[str, int] = Field(description="Requests answered, by outcome: ok, error, timeout, breaker_open, "
+                                     "bulkhead_full, no_instance, unauthorized, rate_limited.")
+    ok: int
+    p50: int | None = Field(description="Latency of the ok requests (ms, nearest rank); null if none.")
+    p95: int | None
+    p99: int | None
+    breakers: dict[str, str]
+    pools: dict[str, PoolOut]
+    registry: dict[str, list[str]]
+
+
+class BreakerOut(Schema):
+    state: str = Field(description="CLOSED | OPEN | HALF_OPEN")
+    since_ms: int
+    calls: int = Field(description="Calls in the window (closed) or test calls finished (half-open).")
+    failure_rate: float | None = Field(description="Percent; null below the minimum number of calls.")
+    slow_rate: float | None
+    not_permitted: int = Field(description="Calls it refused (failed fast).")
+    half_open_permits: int
+    transitions: list[dict] = Field(description='Each {"at_ms", "from", "to", "reason"}.')
+
+
+class InstanceOut(Schema):
+    name: str
+    alive: bool
+    registered: bool
+    last_heartbeat_ms: int
+    calls: int
+
+
+class TotalsOut(Schema):
+    requests: int
+    outcomes: dict[str, int]
+    attempts: int
+    calls: int
+    retries: int
+    load_factor: float = Field(description="Service calls per admitted request: how retries multiply the load.")
+
+
+class SpanOut(Schema):
+    service: str
+    instance: str
+    attempt: int
+    start_ms: int
+    end_ms: int
+    outcome: str
+
+
+class TraceOut(Schema):
+    id: int
+    client: str
+    path: str
+    arrived_ms: int
+    ended_ms: int | None
+    outcome: str
+    decisions: list[tuple[int, str, str]] = Field(description="[at_ms, where, what]: the gateway's and each call's.")
+    spans: list[SpanOut]
+
+
+class HappenedOut(Schema):
+    step: int
+    at_ms: int
+    type: str = Field(description="BreakerTransitioned, InstanceKilled, InstanceEvicted, InstanceRestarted, "
+                      "InstanceRegistered, FaultActed, SettingsChanged")
+    data: dict
+
+
+class RunOut(Schema):
+    id: str
+    seed: int
+    step: int = Field(description="Virtual seconds so far.")
+    clock_ms: int
+    done: bool = Field(description="A run lasts five virtual minutes at most.")
+    settings: SettingsOut = Field(description="What the system runs with now (the faults' changes included).")
+    faults: list[dict]
+    series: list[TickOut] = Field(description="One summary per virtual second.")
+    breakers: dict[str, BreakerOut] = Field(description="Per service; empty without a breaker.")
+    registry: dict[str, list[InstanceOut]]
+    totals: TotalsOut
+    retry_schedule: list[int] = Field(description="The waits (ms) one call would make if every attempt failed.")
+    requests: list[TraceOut] = Field(description="The 20 most recent requests, newest first: the trace waterfall.")
+    clients: list[str]
+    happened: list[HappenedOut] = Field(description="What the system did besides summarizing each second.")
+    prompt: dict | None = Field(description="Predict, then observe: set when the next second changes a breaker or "
+                                "the registry (its `choices`), null otherwise.")
+    predictions: list[dict]
+    forked_from: str | None
+    fork_step: int | None
+
+
+class RunListed(Schema):
+    id: str
+    seed: int
+    forked_from: str | None
+    fork_step: int | None
+    started_at: str
+
+
+class RunsOut(Schema):
+    runs: list[RunListed]
+
+
+def _out(run) -> dict[str, Any]:
+    return {**run.as_dict(), "prompt": run.prompt(), "predictions": run.predictions,
+            "happened": [{"step": e.step, "at_ms": e.at_ms, "type": e.type, "data": e.data}
+                         for e in run.sim.history if e.type != "TickSummarized"]}
+
+
+def _act(request: HttpRequest, lab_id: str, run_id: str, given: dict[str, Any]) -> dict[str, Any]:
+    lab = lab_from_request(request, lab_id, write=True)
+    return _out(services.act(lab, run_id, given))
+
+
+def _with_prediction(given: dict[str, Any], payload: StepIn | RunIn | None) -> dict[str, Any]:
+    if payload is not None and payload.predict is not None:
+        given["predict"] = payload.predict
+    return given
+
+
+def _whole(text: str) -> int | str:
+    """A path's number as a whole number, if it is one (else as given, for the run to refuse in plain words)."""
+    return int(text) if text.isascii() and text.isdecimal() and len(text) <= AT_STEP_DIGITS else text
+
+
+# --- The endpoints -----------------------------------------------------------------------------------------------
+
+ANSWERS = {200: RunOut, 404: Detail, 422: Detail}
+
+
+@router.post("/{lab_id}/resilience", response={201: RunOut, 404: Detail, 422: Detail},
+             summary="Start a simulated system: a gateway, three services and the patterns you choose")
+def start(request: HttpRequest, lab_id: str, payload: ResilienceStart | None = None):
+    lab = lab_from_request(request, lab_id, write=True)
+    return Status(201, _out(services.start(lab, payload.dict() if payload is not None else {})))
+
+
+@router.get("/{lab_id}/resilience", response={200: RunsOut, 404: Detail},
+            summary="The resilience runs in this lab, newest first")
+def runs(request: HttpRequest, lab_id: str):
+    lab = lab_from_request(request, lab_id)
+    return {"runs": [{"id": e.data["run_id"], "seed": e.data["seed"], "forked_from": e.data.get("forked_from"),
+                      "fork_step": e.data.get("fork_step"), "started_at": e.as_dict()["metadata"]["recorded_at"]}
+                     for e in LOG.runs(store, lab.id)]}
+
+
+@router.get("/{lab_id}/resilience/{run_id}", response=ANSWERS,
+            summary="A run now, or as it was after second k (?at_step=k): its state, series, breakers, registry")
+def run_state(request: HttpRequest, lab_id: str, run_id: str, at_step: str | None = None):
+    lab = lab_from_request(request, lab_id)
+    run = services.load(lab, run_id)
+    if at_step is None:
+        return _out(run)
+    k = _whole(at_step)
+    if not isinstance(k, int) or k > run.steps:
+        return Status(422, {"detail": f"at_step must be a whole number from 0 to {run.steps} (the run's steps)."})
+    return _out(services.load(lab, run_id, at_step=k))
+
+
+@router.post("/{lab_id}/resilience/{run_id}/step", response=ANSWERS,
+             summary="Let one virtual second pass (optionally predicting what it will show)")
+def step(request: HttpRequest, lab_id: str, run_id: str, payload: StepIn | None = None):
+    return _act(request, lab_id, run_id, _with_prediction({"input": "step"}, payload))
+
+
+@router.post("/{lab_id}/resilience/{run_id}/run", response=ANSWERS,
+             summary="Let virtual time pass: `ms` (10 s by default, whole seconds, at most 2 minutes at once)")
+def run_for(request: HttpRequest, lab_id: str, run_id: str, payload: RunIn | None = None):
+    given: dict[str, Any] = {"input": "run"}
+    if payload is not None and "ms" in payload.model_fields_set:
+        given["ms"] = payload.ms
+    return _act(request, lab_id, run_id, _with_prediction(given, payload))
+
+
+@router.post("/{lab_id}/resilience/{run_id}/settings", response=ANSWERS,
+             summary="Change settings from now on: the rate, a service, the breaker, the bulkheads, the retries")
+def change_settings(request: HttpRequest, lab_id: str, run_id: str, payload: SettingsIn):
+    lab = lab_from_request(request, lab_id, write=True)  # first: a bad value to a lab one cannot reach is a 404
+    if not isinstance(payload.settings, dict):
+        raise Invalid('settings must be an object with what changes, such as {"rate_rps": 50}.')
+    return _out(services.act(lab, run_id, {"input": "settings", "settings": payload.settings}))
+
+
+@router.post("/{lab_id}/resilience/{run_id}/faults", response=ANSWERS,
+             summary="Schedule faults: a failure rate or latency change, an instance killed or restarted")
+def faults(request: HttpRequest, lab_id: str, run_id: str, payload: FaultsIn):
+    return _act(request, lab_id, run_id, {"input": "faults", "faults": payload.faults})
+
+
+@router.post("/{lab_id}/resilience/{run_id}/instances/{service}/{number}/kill", response=ANSWERS,
+             summary="Kill an instance now: calls to it are refused until the registry evicts it")
+def kill(request: HttpRequest, lab_id: str, run_id: str, service: str, number: str):
+    return _act(request, lab_id, run_id, {"input": "kill", "service": service, "instance": _whole(number)})
+
+
+@router.post("/{lab_id}/resilience/{run_id}/instances/{service}/{number}/restart", response=ANSWERS,
+             summary="Restart a dead instance now: it registers again and gets traffic")
+def restart(request: HttpRequest, lab_id: str, run_id: str, service: str, number: str):
+    return _act(request, lab_id, run_id, {"input": "restart", "service": service, "instance": _whole(number)})
+
+
+@router.post("/{lab_id}/resilience/{run_id}/fork", response={201: RunOut, 404: Detail, 422: Detail},
+             summary="A what-if run: the same start and inputs up to second `at_step`, as a new run")
+def fork(request: HttpRequest, lab_id: str, run_id: str, payload: ForkIn):
+    lab = lab_from_request(request, lab_id, write=True)
+    return Status(201, _out(services.fork(lab, run_id, payload.at_step)))
