@@ -31,6 +31,8 @@ ACK_RESENDS = 4
 DECISION_TIMEOUT_MS = 2_000  # an in-doubt participant asks the coordinator after this, then backs off
 DECISION_ASKS = 3
 OTHER_ORDER_AT_MS = 61  # when the other order's request for the same stock arrives (inventory has prepared)
+OTHER_ORDER_TIMEOUT_MS = 1_000
+OTHER_ORDER_RETRIES = 3
 STOCK_PER_SKU = 10
 COORDINATOR_LOG = ("TransactionBegun", "DecisionLogged", "TransactionEnded")  # what survives a coordinator crash
 PROTOCOL_MESSAGES = ("Prepare", "VoteYes", "VoteNo", "Commit", "Rollback", "Ack", "DecisionRequest")
@@ -180,7 +182,7 @@ class Participant:
             for item in data.get("items", []) if event.type == "Committed" else []:
                 self.stock[item["sku"]] = self.left(item["sku"]) - item["qty"]
         elif event.type == "LockWaiting":
-            self.waiting.append({"txn": data["txn"], "row": data["row"], "since": event.at_ms})
+            self.waiting.append({"txn": data["txn"], "row": data["row"], "since": data["since_ms"]})
         elif event.type == "LockGranted":
             self.waiting = [w for w in self.waiting if w["txn"] != data["txn"]]
 
@@ -196,10 +198,15 @@ class Participant:
         elif kind == "DecisionTimeout" and self.state == "prepared":
             self.ask(ctx, payload["attempt"])
         elif kind == "LockRequest":
+            if any(w["txn"] == payload["txn"] for w in self.waiting):
+                return  # asked again while already queued
             if payload["row"] in self.locks:
-                ctx.record("LockWaiting", txn=payload["txn"], row=payload["row"], holder=self.txn)
+                ctx.record("LockWaiting", txn=payload["txn"], row=payload["row"], holder=self.txn,
+                           since_ms=payload["first_ms"])
+                ctx.send(message.source, "LockQueued", txn=payload["txn"], row=payload["row"])
             else:
-                ctx.record("LockGranted", txn=payload["txn"], row=payload["row"], waited_ms=0)
+                ctx.record("LockGranted", txn=payload["txn"], row=payload["row"],
+                           waited_ms=ctx.now_ms - payload["first_ms"])
                 ctx.send(message.source, "LockGranted", txn=payload["txn"], row=payload["row"])
 
     def prepare(self, ctx: Context, message: Message) -> None:
@@ -281,9 +288,26 @@ class Client:
 
 
 class OtherOrder(Client):
-    """Another order for the same stock: its request for the row waits while the transaction holds the lock."""
+    """Another order for the same stock: its request for the row waits while the transaction holds the lock. A
+    request that gets no answer (inventory is down) is sent again after 1, 2 and 4 s; then the order gives up."""
 
     name = "other"
+
+    def handle(self, message: Message, ctx: Context) -> None:
+        if message.type in ("LockQueued", "LockGranted"):
+            ctx.cancel_timers("RequestTimeout")
+        elif message.type == "RequestTimeout":
+            request = message.payload["request"]
+            if request["attempt"] > OTHER_ORDER_RETRIES:
+                ctx.record("OtherOrderGaveUp", row=request["row"],
+                           reason=f"no answer from inventory after {request['attempt']} requests")
+                return
+            ask_for_row(ctx, {**request, "attempt": request["attempt"] + 1})
+
+
+def ask_for_row(ctx: Context, request: dict[str, Any]) -> None:
+    ctx.send("inventory", "LockRequest", **request)
+    ctx.timer(OTHER_ORDER_TIMEOUT_MS * 2 ** (request["attempt"] - 1), "RequestTimeout", request=request)
 
 
 # --- Faults and the simulation -------------------------------------------------------------------------------------
@@ -346,8 +370,10 @@ def two_phase_commit(order: dict[str, Any], seed: int = 1, faults: list[dict[str
              {"txn": txn, "order": dict(order), "participants": list(participants)})
     if "inventory" in participants:
         sku = order["items"][0]["sku"]
-        sim.send("other", "inventory", "LockRequest", {"txn": "txn-other-order", "row": f"stock:{sku}"},
-                 delay_ms=OTHER_ORDER_AT_MS)
+        request = {"txn": "txn-other-order", "row": f"stock:{sku}", "first_ms": OTHER_ORDER_AT_MS, "attempt": 1}
+        sim.send("other", "inventory", "LockRequest", request, delay_ms=OTHER_ORDER_AT_MS)
+        sim.send("other", "other", "RequestTimeout", {"request": request},
+                 delay_ms=OTHER_ORDER_AT_MS + OTHER_ORDER_TIMEOUT_MS, timer=True)
     return sim
 
 

@@ -123,14 +123,19 @@ def other_order(run: TwoPCRun, participants: dict[str, dict[str, Any]]) -> dict[
         return {"status": "waiting", "row": w["row"], "blocked_ms": w["waited_ms"],
                 "text": f"waits for {w['row']}: blocked {w['waited_ms']:,} ms so far",
                 "lines": [f"waits for {w['row']}", f"blocked {w['waited_ms']:,} ms so far"]}
+    blocked = run.blocked_ms()
     for event in reversed(run.history):
         if event.type == "LockGranted" and event.data.get("node") in participants:
-            row, waited = event.data["row"], event.data["waited_ms"]
-            lines = [f"got {row}", f"after {waited:,} ms blocked" if waited else "at once: it was free"]
-            return {"status": "granted", "row": row, "blocked_ms": waited, "text": " ".join(lines), "lines": lines}
+            row = event.data["row"]
+            lines = [f"got {row}", f"after {blocked:,} ms blocked" if blocked else "at once: it was free"]
+            return {"status": "granted", "row": row, "blocked_ms": blocked, "text": " ".join(lines), "lines": lines}
+        if event.type == "OtherOrderGaveUp":
+            lines = [f"gave up on {event.data['row']}", f"after {blocked:,} ms: {event.data['reason']}"]
+            return {"status": "gave_up", "row": event.data["row"], "blocked_ms": blocked, "text": " ".join(lines),
+                    "lines": lines}
         if event.type == "MessageLost" and event.data["type"] == "LockRequest":
-            lines = [f"lost its request for {event.data['payload']['row']}:", "inventory was down"]
-            return {"status": "lost", "row": event.data["payload"]["row"], "blocked_ms": 0,
+            lines = [f"lost its request for {event.data['payload']['row']}:", "inventory was down; it will ask again"]
+            return {"status": "lost", "row": event.data["payload"]["row"], "blocked_ms": blocked,
                     "text": " ".join(lines), "lines": lines}
     request = next((m for m in run.sim.pending() if m.type == "LockRequest"), None)
     row = request.payload["row"] if request else ""

@@ -13,6 +13,7 @@ from eventlab.sim.validate import parse_order, whole
 from .domain import (
     CRASH_POINTS,
     FAULT_KINDS,
+    OTHER_ORDER_AT_MS,
     PARTICIPANTS,
     PROTOCOL_MESSAGES,
     folded,
@@ -225,10 +226,13 @@ class TwoPCRun:
         return total + sum((self.sim.clock_ms - since) * count for since, count in held.values())
 
     def blocked_ms(self) -> int:
-        """How long the other order has waited for a row this transaction locked (so far)."""
-        waited = sum(e.data["waited_ms"] for e in self.history if e.type == "LockGranted")
-        still = [w for p in self.participant_states().values() for w in p["waiting"]]
-        return waited + sum(w["waited_ms"] for w in still)
+        """How long the other order has waited for the stock row so far: from its first request until it got the
+        row (or gave up), or until now — time inventory was down and lost its requests included."""
+        if "other" not in self.sim.nodes or self.sim.clock_ms < OTHER_ORDER_AT_MS:
+            return 0
+        end = next((e.at_ms for e in self.history if e.type in ("LockGranted", "OtherOrderGaveUp")),
+                   self.sim.clock_ms)
+        return end - OTHER_ORDER_AT_MS
 
     def messages_sent(self) -> int:
         """The protocol's messages (not timers, not the other order's)."""

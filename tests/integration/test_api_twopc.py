@@ -112,7 +112,7 @@ def test_start_answers_201_with_every_key_the_contract_lists_and_the_defaults(cl
                             "items": [{"sku": "book", "qty": 1, "price": "12.50"}], "amount": "12.50"}
     assert (run["seed"], run["faults"], run["steps"], run["crashed"]) == (1, [], [], [])
     assert (run["forked_from"], run["fork_step"]) == (None, None)
-    assert [m["type"] for m in run["pending"]] == ["BeginTransaction", "LockRequest"]
+    assert [m["type"] for m in run["pending"]] == ["BeginTransaction", "LockRequest", "RequestTimeout"]
     assert isinstance(run["trace_id"], str) and len(run["trace_id"]) == 32
 
 

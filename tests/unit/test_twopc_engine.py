@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from eventlab.twopc.domain import (
+    OTHER_ORDER_AT_MS,
     PARTICIPANTS,
     PROTOCOL_MESSAGES,
     VOTE_TIMEOUT_MS,
@@ -80,6 +81,25 @@ def test_the_other_order_waits_for_the_stock_row_until_inventory_commits():
     assert len(waited) == 1 and waited[0].data["waited_ms"] > 0
     committed = next(e for e in sim.history if e.type == "Committed" and e.data["node"] == "inventory")
     assert waited[0].at_ms == committed.at_ms  # granted the moment the lock was released
+
+
+def test_the_other_order_asks_again_while_inventory_is_down_then_gives_up():
+    sim = run([{"kind": "participant_crash", "participant": "inventory", "at": "after_vote",
+                "restart_after_ms": None}])
+    asked = [e for e in sim.history if e.type == "MessageSent" and e.data["type"] == "LockRequest"]
+    assert [e.data["payload"]["attempt"] for e in asked] == [1, 2, 3, 4]
+    assert all(e.data["payload"]["first_ms"] == OTHER_ORDER_AT_MS for e in asked)
+    gave_up = [e for e in sim.history if e.type == "OtherOrderGaveUp"]
+    assert len(gave_up) == 1 and gave_up[0].at_ms == OTHER_ORDER_AT_MS + 1_000 + 2_000 + 4_000 + 8_000
+
+
+def test_the_other_order_queued_behind_the_lock_does_not_ask_again():
+    sim = run([{"kind": "coordinator_crash", "at": "before_decision", "restart_after_ms": None}])
+    assert sum(1 for e in sim.history if e.type == "MessageSent" and e.data["type"] == "LockRequest") == 1
+    assert any(e.type == "MessageDelivered" and e.data["type"] == "LockQueued" for e in sim.history)
+    recover_all(sim)
+    granted = [e for e in sim.history if e.type == "LockGranted"]
+    assert len(granted) == 1 and granted[0].data["waited_ms"] == granted[0].at_ms - OTHER_ORDER_AT_MS
 
 
 def test_one_no_vote_rolls_everyone_back_even_those_that_voted_yes():
