@@ -86,6 +86,7 @@ class Request:
     spans: list = field(default_factory=list)  # dicts: service, instance, attempt, start_ms, end_ms, outcome
     waiting_on: set = field(default_factory=set)  # services whose calls are not finished
     outcome: str | None = None  # ok | error | timeout | breaker_open | bulkhead_full | no_instance | unauthorized…
+    first_failure: str | None = None  # an aggregated request's, until every call is over and the gateway answers
     ended_ms: int | None = None
 
 
@@ -417,10 +418,10 @@ class System:
         del self._calls[call.id]
         request = call.request
         request.waiting_on.discard(call.service)
-        if outcome != "ok" and request.outcome is None:
-            request.outcome = outcome  # the first failure decides an aggregated answer
+        if outcome != "ok" and request.first_failure is None:
+            request.first_failure = outcome  # the first failure decides an aggregated answer
         if not request.waiting_on:
-            self._finish(request, request.outcome or "ok")
+            self._finish(request, request.first_failure or "ok")
 
     def _finish(self, request: Request, outcome: str) -> None:
         request.outcome, request.ended_ms = outcome, self.clock_ms

@@ -172,6 +172,7 @@ def test_the_first_failure_decides_an_aggregated_answer(payments, inventory, tim
 
     finished = [r for r in system.requests if r.ended_ms is not None]
     assert finished and {r.outcome for r in finished} == {expected}
+    assert all(r.outcome is None for r in system.requests if r.ended_ms is None)  # no answer before every call
     for request in finished:
         assert len(request.spans) == 3  # the gateway still waits for every call
         assert request.ended_ms == max(s["end_ms"] for s in request.spans)
