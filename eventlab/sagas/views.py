@@ -1,19 +1,17 @@
-"""The saga lab's pages. Thin: read the form, call the service, render. htmx requests get the run panel, plain
-requests the whole page (or a redirect), so everything works without JavaScript (just not live)."""
+"""The saga lab's pages. Thin: read the form, call the service, render; what every simulation lab's run pages share
+(presets, time travel, forks, the htmx panel, live updates) is eventlab.labs.runpages."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from eventlab.labs.access import lab_for
 from eventlab.labs.models import Lab
+from eventlab.labs.runpages import RunPages, form_whole, order_from_form
 from eventlab.labs.services import store
 from eventlab.labs.views import lab_bar_context, working_lab
 
@@ -50,21 +48,7 @@ def lab_context(request: HttpRequest, lab: Lab, **extra: Any) -> dict[str, Any]:
 # --- Starting a run -------------------------------------------------------------------------------------------------
 
 
-def _whole(text: str | None, default: int | str | None = None) -> int | str | None:
-    """A form's whole number, signed (kept as text when it is not one, so validation names it), or `default` if
-    blank."""
-    text = (text or "").strip()
-    if not text:
-        return default
-    return int(text) if re.fullmatch(r"-?[0-9]{1,9}", text) else text
-
-
 def start_from_form(post) -> dict[str, Any]:
-    items = []
-    for n in range(1, FORM_ITEMS + 1):
-        sku, qty, price = (post.get(f"item-{n}-{k}", "").strip() for k in ("sku", "qty", "price"))
-        if sku or qty or price:
-            items.append({"sku": sku, "qty": _whole(qty, ""), "price": price})
     faults: list[dict[str, Any]] = []
     chosen = post.getlist("fault")
     for kind in ("payment_declined", "shipping_failed"):
@@ -74,8 +58,8 @@ def start_from_form(post) -> dict[str, Any]:
         faults.append({"kind": "idempotency_off", "service": post.get("idempotency_service", "payments")})
     faults += [fault_from_form(post, kind, prefix=f"{kind}-") for kind in
                ("service_down", "drop", "duplicate", "delay", "orchestrator_crash") if kind in chosen]
-    return {"mode": post.get("mode", "orchestration"), "seed": _whole(post.get("seed"), 1),
-            "order": {"customer": post.get("customer", ""), "items": items}, "faults": faults}
+    return {"mode": post.get("mode", "orchestration"), "seed": form_whole(post.get("seed"), 1),
+            "order": order_from_form(post, FORM_ITEMS), "faults": faults}
 
 
 def fault_from_form(post, kind: str, prefix: str = "") -> dict[str, Any]:
@@ -85,14 +69,14 @@ def fault_from_form(post, kind: str, prefix: str = "") -> dict[str, Any]:
     if kind in ("service_down", "idempotency_off"):
         fault["service"] = field("service")
     if kind == "service_down":
-        fault["steps"] = _whole(field("steps"), 3)
+        fault["steps"] = form_whole(field("steps"), 3)
     if kind in ("drop", "duplicate", "delay"):
         fault["message"] = field("message")
-        fault["nth"] = _whole(field("nth"), 1)
+        fault["nth"] = form_whole(field("nth"), 1)
     if kind == "delay":
-        fault["ms"] = _whole(field("ms"), 5_000)
+        fault["ms"] = form_whole(field("ms"), 5_000)
     if kind == "orchestrator_crash":
-        fault["after_step"] = _whole(field("after_step"))
+        fault["after_step"] = form_whole(field("after_step"))
         fault["restart_after_ms"] = 1_000 if field("restarts") else None
     return fault
 
@@ -108,40 +92,7 @@ def start(request: HttpRequest, lab_id: str) -> HttpResponse:
     return redirect("saga-run", lab_id=lab.id, run_id=run.id)
 
 
-@require_POST
-def start_preset(request: HttpRequest, lab_id: str) -> HttpResponse:
-    lab = lab_for(request, lab_id)
-    preset = Preset.objects.filter(pk=request.POST.get("preset", "")[:64]).first()
-    if preset is None:
-        raise Http404("No such preset.")
-    try:  # presets are edited in the admin: one may not be a start a run can take
-        run = services.start(lab, preset.start)
-    except Invalid as invalid:
-        context = lab_context(request, lab, error=f"The preset {preset.title!r} cannot start: {invalid}")
-        return render(request, "sagas/lab.html", context, status=422)
-    return redirect(reverse("saga-run", args=[lab.id, run.id]) + f"?preset={preset.slug}")
-
-
 # --- A run ----------------------------------------------------------------------------------------------------------
-
-
-def _at(raw: str | None, head: int) -> int | None:
-    """The step this view is pinned to (None: follow the head)."""
-    if raw is None or not raw.strip().isdecimal() or len(raw) > 6:
-        return None
-    at = int(raw)
-    return at if at < head else None
-
-
-def run_context(lab: Lab, run_id: str, at: str | None, **extra: Any) -> dict[str, Any]:
-    head = services.load(lab, run_id)
-    pinned = _at(at, head.steps)
-    run = head if pinned is None else services.load(lab, run_id, at_step=pinned)
-    return {
-        "lab": lab, "run": run, "head_steps": head.steps, "pinned": pinned is not None,
-        "version": head.version,
-        "view": run_view(run), **extra,
-    }
 
 
 STATE_LABELS = {"started": "Started", "running": "Running", "compensating": "Compensating",
@@ -173,63 +124,6 @@ def run_view(run: SagaRun) -> dict[str, Any]:
     }
 
 
-@require_GET
-def run_page(request: HttpRequest, lab_id: str, run_id: str) -> HttpResponse:
-    lab = lab_for(request, lab_id)
-    try:
-        context = run_context(lab, run_id, request.GET.get("at"))
-    except handlers.UnknownRun as unknown:
-        raise Http404(str(unknown)) from None
-    if request.htmx and request.htmx.target == "run":
-        return render_run(request, context)
-    preset = Preset.objects.filter(pk=request.GET.get("preset", "")[:64]).first()
-    return render(request, "sagas/run.html", {**lab_bar_context(request, lab, "sagas"), "nav": "sagas",
-                                              "preset": preset, **context})
-
-
-def render_run(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    """The run panel, and (out of band) the sentence the page's live region announces."""
-    html = render_to_string("sagas/run.html#run", context, request) + render_to_string(
-        "sagas/run.html#announce", context, request)
-    return HttpResponse(html, status=status)
-
-
-ACTIONS = ("step", "run", "recover", "faults", "retry", "compensate", "reset")
-
-
-@require_POST
-def act(request: HttpRequest, lab_id: str, run_id: str) -> HttpResponse:
-    """One button on the run page. Acting on a run viewed back in time forks it first: a what-if branch."""
-    lab = lab_for(request, lab_id)
-    post = request.POST
-    action = post.get("action", "")
-    try:
-        run = services.load(lab, run_id)
-        if action not in ACTIONS:
-            raise Invalid(f"Unknown action {action[:40]!r}.")
-        if action == "reset":
-            started = {k: v for k, v in run.started.items() if k not in ("forked_from", "fork_step")}
-            started["order"] = {k: started["order"][k] for k in ("customer", "items")}
-            run = services.start(lab, started)
-        else:
-            run = services.act(lab, run_id, given_from_form(action, post), fork_at=_at(post.get("at"), run.steps))
-    except handlers.UnknownRun as unknown:
-        raise Http404(str(unknown)) from None
-    except Invalid as invalid:
-        context = run_context(lab, run_id, post.get("at"), error=str(invalid))
-        if request.htmx:
-            return render_run(request, context, status=422)
-        return render(request, "sagas/run.html", {**lab_bar_context(request, lab, "sagas"), "nav": "sagas",
-                                                  **context}, status=422)
-    url = reverse("saga-run", args=[lab.id, run.id])
-    if request.htmx:
-        response = render_run(request, run_context(lab, run.id, None))
-        if run.id != run_id:
-            response["HX-Push-Url"] = url
-        return response
-    return redirect(url)
-
-
 def given_from_form(action: str, post) -> dict[str, Any]:
     if action == "step":
         given: dict[str, Any] = {"input": "step"}
@@ -244,3 +138,12 @@ def given_from_form(action: str, post) -> dict[str, Any]:
     if action in ("retry", "compensate"):
         return {"input": action, "dead_letter": post.get("dead_letter", "")[:40]}
     return {"input": action}
+
+
+PAGES = RunPages(page="sagas", templates="sagas", run_url="saga-run", services=services.SERVICE, presets=Preset,
+                 run_view=run_view, lab_context=lab_context, given_from_form=given_from_form,
+                 actions=("step", "run", "recover", "faults", "retry", "compensate", "reset"))
+start_preset = require_POST(PAGES.start_preset)
+run_page = require_GET(PAGES.run_page)
+act = require_POST(PAGES.act)
+run_context = PAGES.run_context
