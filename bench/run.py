@@ -21,6 +21,11 @@ Run from the repository root: `.venv/bin/python bench/run.py` (or `make bench`).
    pure engine with the inputs already in memory:
    a. loading it from the log (read the stream, replay);
    b. one Step as the page and the API do it (load, step, append, in the lab's write transaction).
+5. Learn pages: server time to answer a request (Django's test client through every middleware, session and
+   database; no network), median of LEARN_REPEATS interleaved rounds, for the course map, every topic page and a quiz
+   answer (graded, appended to the personal lab, the verdict rendered), from a session with some progress. Baseline:
+   the bare base template rendered through the same request path. Goal: median under 15 ms.
+   `bench/run.py learn` runs this one alone.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ STREAM_BATCH = 1_000
 LOADS = 200  # time-travel loads per version, median taken
 EARLY, LATE = 109, STREAM_EVENTS - 1  # time travel to these versions
 RUN_LOADS = 50
+LEARN_REPEATS = 40
 SAGA_FAULTS = [{"kind": "drop", "message": "ShipItems", "nth": n} for n in (1, 2, 3, 4)] + [
     {"kind": "duplicate", "message": "ReservePayment"}]
 
@@ -309,6 +315,71 @@ def bench_twopc() -> tuple[float, float, float, int]:
                      [{"input": "run"}, {"input": "recover"}, {"input": "run"}])
 
 
+# --- 5. learn pages -----------------------------------------------------------------------------------------------------
+
+
+def bench_learn() -> dict[str, object]:
+    """Median seconds per request: the bare base template (baseline), the course map, each topic page, a quiz answer."""
+    import types
+
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.shortcuts import render
+    from django.test import Client
+    from django.urls import clear_url_caches, path
+
+    from eventlab import urls
+    from eventlab.learn.models import Question
+    from eventlab.learn.topics import SLUGS
+
+    call_command("loaddata", "demo_bank", "saga_presets", "twopc_presets", "resilience_presets", verbosity=0)
+    questions = ROOT / "fixtures" / "quiz_questions.json"
+    call_command("loaddata", str(questions if questions.exists() else ROOT / "tests/e2e/learn_questions.json"),
+                 verbosity=0)
+    bench_urls = types.ModuleType("bench_urls")
+    bench_urls.urlpatterns = [path("bench/bare", lambda request: render(request, "base.html", {}))] + urls.urlpatterns
+    sys.modules["bench_urls"] = bench_urls
+    settings.ROOT_URLCONF = "bench_urls"
+    clear_url_caches()
+
+    client = Client()
+    question = Question.objects.filter(kind="single").order_by("topic", "position").first()
+    answer = {"answer": question.answer[0]}
+    pages = {"bare": "/bench/bare", "map": "/", **{slug: f"/learn/{slug}/" for slug in SLUGS}}
+    for url in pages.values():  # the personal lab, its PageRead events, warm caches
+        assert client.get(url, secure=True).status_code == 200, url
+    for _ in range(5):  # some answers in the log, as a learner would have
+        client.post(f"/learn/quiz/{question.slug}/answer", answer, secure=True, headers={"HX-Request": "true"})
+
+    times: dict[str, list[float]] = {name: [] for name in [*pages, "answer"]}
+    for _ in range(LEARN_REPEATS):
+        for name, url in pages.items():
+            start = time.perf_counter()
+            response = client.get(url, secure=True)
+            times[name].append(time.perf_counter() - start)
+            assert response.status_code == 200
+        start = time.perf_counter()
+        response = client.post(f"/learn/quiz/{question.slug}/answer", answer, secure=True,
+                               headers={"HX-Request": "true"})
+        times["answer"].append(time.perf_counter() - start)
+        assert response.status_code == 200 and b"<h3>Right</h3>" in response.content
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    topic_times = [t for slug in SLUGS for t in times[slug]]
+    return {**medians, "topics": statistics.median(topic_times), "slowest": max(SLUGS, key=medians.get),
+            "all": statistics.median([t for name, ts in times.items() if name != "bare" for t in ts])}
+
+
+def learn_rows(learn: dict) -> list[tuple[str, str, str, float, str, bool | None]]:
+    bare = learn["bare"]
+    rows = []
+    for label, key in (("learn: the course map", "map"), ("learn: a topic page (all 10)", "topics"),
+                       (f"learn: the slowest topic page ({learn['slowest']})", learn["slowest"]),
+                       ("learn: a quiz answer (grade, append, verdict)", "answer")):
+        rows.append((f"{label} vs the bare base template", f"{learn[key] * 1e3:.2f} ms", f"{bare * 1e3:.2f} ms",
+                     learn[key] / bare, "< 15 ms", learn[key] < 0.015))
+    return rows
+
+
 # --- report ----------------------------------------------------------------------------------------------------------
 
 
@@ -326,6 +397,7 @@ def report(rows: list[tuple[str, str, str, float, str, bool | None]]) -> None:
 
 
 def main() -> None:
+    only_learn = sys.argv[1:] == ["learn"]
     tmp = Path(tempfile.mkdtemp(prefix="eventlab-bench-"))
     os.environ.pop("DATABASE_URL", None)
     os.environ["SQLITE_PATH"] = str(tmp / "eventlab.sqlite3")
@@ -344,6 +416,10 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         began = time.perf_counter()
+        if only_learn:
+            report(learn_rows(bench_learn()))
+            print(f"\nLearn pages: median of {LEARN_REPEATS} interleaved rounds. Total {time.perf_counter() - began:.0f} s.")
+            return
         lab, _ = create_lab("bench: appends")
         appends = bench_appends(tmp, lab.id)
         (early, early_replayed), (late, late_replayed), built = bench_time_travel()
@@ -351,6 +427,7 @@ def main() -> None:
         rebuild = bench_rebuild(lab.id, ["balances", "statements", "summary"])
         saga_pure, saga_load, saga_step, saga_steps = bench_saga()
         twopc_pure, twopc_load, twopc_step, twopc_steps = bench_twopc()
+        learn = bench_learn()
         connection.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -383,6 +460,7 @@ def main() -> None:
          f"{twopc_pure * 1e3:.2f} ms", twopc_load / twopc_pure, "-", None),
         ("2PC: one Step (load, step, append) vs pure replay", f"{twopc_step * 1e3:.2f} ms",
          f"{twopc_pure * 1e3:.2f} ms", twopc_step / twopc_pure, "-", None),
+        *learn_rows(learn),
     ])
     print(
         f"\nTime travel: median of {LOADS} loads each (events replayed after the snapshot: {early_replayed} at v{EARLY}, "
@@ -391,6 +469,7 @@ def main() -> None:
         f"Rebuild: log events per second over the {WARMUP + REPEATS * EVENTS:,}-event log of the append benchmark "
         f"(the statements read model writes a row per event), median of {REBUILDS}.\n"
         f"Saga and 2PC: median of {RUN_LOADS}; a Step is timed on a fresh fork each time (the fork's own time subtracted).\n"
+        f"Learn pages: median of {LEARN_REPEATS} interleaved rounds through Django's test client (no network).\n"
         f"Total {time.perf_counter() - began:.0f} s."
     )
 

@@ -7,6 +7,7 @@ JavaScript; htmx requests get the answered question alone, swapped in place. The
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -43,8 +44,10 @@ def home(request: HttpRequest) -> HttpResponse:
         counts[topic] = counts.get(topic, 0) + 1
     rows = [{"topic": t, "n": n, "progress": progress.topic(t.slug), "questions": counts.get(t.slug, 0)}
             for n, t in enumerate(TOPICS, start=1)]
+    unread = next((t for t in TOPICS if t.slug not in progress.read), None)
     return render(request, "learn/home.html", {
         "nav": "course", "rows": rows, "progress": progress, "read": len(progress.read), "total": len(TOPICS),
+        "next_topic": unread,
         "last_interview": (progress.interviews_finished or [None])[-1],
     })
 
@@ -109,7 +112,10 @@ _BLOCK_CONTENT: dict[str, bool] = {}
 
 def has_content(template: Any, block: str) -> bool:
     """Whether the topic's own template fills `block` with something (the diagram block may be left empty)."""
-    key = f"{template.origin.name}:{block}"
+    try:  # re-read when the file changes (templates are edited while the development server runs)
+        key = f"{template.origin.name}:{os.path.getmtime(template.origin.name)}:{block}"
+    except (OSError, TypeError):
+        key = f"{template.origin.name}:{block}"
     if key not in _BLOCK_CONTENT:
         nodes = [n for n in template.template.nodelist.get_nodes_by_type(BlockNode) if n.name == block]
         own = nodes[0] if nodes and template.origin.template_name != "learn/topic.html" else None

@@ -30,7 +30,7 @@ def free_port() -> int:
 def migrate(env: dict) -> None:
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--verbosity", "0"], check=True, env=env, cwd=ROOT)
-    fixtures = ["demo_bank", "saga_presets", "twopc_presets", "resilience_presets"]
+    fixtures = ["demo_bank", "saga_presets", "twopc_presets", "resilience_presets", "quiz_questions"]
     subprocess.run([*manage, "loaddata", *fixtures, "--verbosity", "0"], check=True, env=env, cwd=ROOT)
 
 

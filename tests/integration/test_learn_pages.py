@@ -582,7 +582,7 @@ def test_the_fixture_covers_every_topic_and_every_kind(fixture_rows):
     assert len(positions) == len(set(positions)), "two questions of a topic share a position"
 
 
-def test_the_fixture_loads_and_every_question_is_answerable_on_its_page(client, fixture_rows):
+def test_the_fixture_loads_and_every_question_is_answerable_on_its_page(client, presets, fixture_rows):
     call_command("loaddata", "quiz_questions", verbosity=0)
     assert Question.objects.count() == len(fixture_rows)
     for question in Question.objects.all():
