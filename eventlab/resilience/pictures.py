@@ -195,7 +195,7 @@ def breaker_views(run: ResilienceRun) -> list[dict[str, Any]]:
         stuck = (state == HALF_OPEN and data["half_open_permits"] >= s.half_open_calls
                  and len(results) < s.half_open_calls and now - data["since_ms"] >= STUCK_MS)
         views.append({
-            "service": name, "state": state, "since_ms": data["since_ms"], "settings": s,
+            "service": name, "owner": possessive(name), "state": state, "since_ms": data["since_ms"], "settings": s,
             "boxes": boxes, "edges": machine_edges, "window": window, "permits": permits,
             "rate": rate, "rate_text": (f"{rate:.0f}%" if rate is not None
                                         else f"not yet: {data['calls']} of {minimum} calls needed"),
