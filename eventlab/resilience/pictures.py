@@ -483,7 +483,10 @@ def breaker_bands(run: ResilienceRun) -> dict[str, Any] | None:
                 runs[-1]["to"] = tick["second"]
             else:
                 runs.append({"state": state, "from": tick["second"], "to": tick["second"]})
-        bands.append({"service": name, "y": top, "label_y": top + BAND_H - 4, "cells": cells,
+        flips = [{"x": BAND_L + round(t.at_ms / 1000 / span * PLOT_W, 1), "y1": top - 3, "y2": top + BAND_H,
+                  "text": f"{t.at_ms:,} ms: {t.source} → {t.target}"}
+                 for t in run.sim.breakers[name].transitions if t.at_ms <= run.sim.clock_ms]
+        bands.append({"service": name, "y": top, "label_y": top + BAND_H - 4, "cells": cells, "flips": flips,
                       "summary": ", ".join(f"{r['state']} {r['from']}–{r['to']} s" if r["from"] != r["to"]
                                            else f"{r['state']} {r['from']} s" for r in runs) or "no seconds yet"})
     height = PAD_T + len(bands) * (BAND_H + BAND_GAP) + PAD_B
