@@ -85,7 +85,7 @@ class CircuitBreaker:
 
     def record(self, now_ms: int, failed: bool, duration_ms: int) -> None:
         """A permitted call finished."""
-        slow = duration_ms >= self.settings.slow_call_ms
+        slow = duration_ms > self.settings.slow_call_ms
         if self.state == CLOSED:
             self.window.append((now_ms, failed, slow))
             self._trim(now_ms)

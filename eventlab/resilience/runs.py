@@ -92,20 +92,21 @@ def parse_settings(data: Any, base: Settings | None = None) -> Settings:
                                  1, 60_000))
         changes["services"] = services
     if "breaker" in data:
-        changes["breaker"] = None if data["breaker"] is None else _breaker(data["breaker"])
+        changes["breaker"] = None if data["breaker"] is None else _breaker(data["breaker"], settings.breaker)
     if "bulkhead" in data:
         if data["bulkhead"] is None:
             changes["bulkhead"] = None
         else:
-            changes["bulkhead"], changes["bulkhead_shared"] = _bulkhead(data["bulkhead"])
+            changes["bulkhead"], changes["bulkhead_shared"] = _bulkhead(data["bulkhead"], settings)
     if "retry" in data:
-        changes["retry"] = None if data["retry"] is None else _retry(data["retry"])
+        changes["retry"] = None if data["retry"] is None else _retry(data["retry"], settings.retry)
     return replace(settings, **changes)
 
 
-def _breaker(data: Any) -> BreakerSettings:
+def _breaker(data: Any, current: BreakerSettings | None) -> BreakerSettings:
+    """A breaker's settings; the ones not given keep their current values (or the defaults)."""
     spec = _object(data, "breaker", set(BreakerSettings.__dataclass_fields__))
-    default = BreakerSettings()
+    default = current or BreakerSettings()
     get = lambda key: spec.get(key, getattr(default, key))  # noqa: E731
     if not isinstance(get("automatic_half_open"), bool):
         raise Invalid("breaker.automatic_half_open must be true or false.")
@@ -123,12 +124,12 @@ def _breaker(data: Any) -> BreakerSettings:
     )
 
 
-def _bulkhead(data: Any) -> tuple[BulkheadSettings, bool]:
+def _bulkhead(data: Any, settings: Settings) -> tuple[BulkheadSettings, bool]:
     spec = _object(data, "bulkhead", {"kind", "max_concurrent", "max_wait_ms", "queue_capacity", "shared"})
-    shared = spec.get("shared", False)
+    shared = spec.get("shared", settings.bulkhead_shared if settings.bulkhead else False)
     if not isinstance(shared, bool):
         raise Invalid("bulkhead.shared must be true or false.")
-    default = BulkheadSettings()
+    default = settings.bulkhead or BulkheadSettings()
     return BulkheadSettings(
         kind=_choice(spec.get("kind", default.kind), "bulkhead.kind", ("semaphore", "threadpool")),
         max_concurrent=whole(spec.get("max_concurrent", default.max_concurrent), "bulkhead.max_concurrent", 1, 1_000),
@@ -137,9 +138,9 @@ def _bulkhead(data: Any) -> tuple[BulkheadSettings, bool]:
     ), shared
 
 
-def _retry(data: Any) -> RetrySettings:
+def _retry(data: Any, current: RetrySettings | None) -> RetrySettings:
     spec = _object(data, "retry", set(RetrySettings.__dataclass_fields__))
-    default = RetrySettings()
+    default = current or RetrySettings()
     get = lambda key: spec.get(key, getattr(default, key))  # noqa: E731
     if not isinstance(get("retry_when_open"), bool):
         raise Invalid("retry.retry_when_open must be true or false.")

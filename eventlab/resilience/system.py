@@ -302,7 +302,7 @@ class System:
         breaker = self.breakers.get(call.service)
         if breaker is not None and not breaker.try_acquire(self.clock_ms):
             self._report_transitions()
-            return self._failed(call, "breaker_open", f"{call.service}'s breaker is {breaker.state}: failed fast")
+            return self._failed(call, "breaker_open", f"the breaker of {call.service} is {breaker.state}: failed fast")
         self._report_transitions()
         bulkhead = call.bulkhead = self.bulkheads.get(call.service)
         verdict = bulkhead.acquire(call.id) if bulkhead else RUN

@@ -839,3 +839,16 @@ def test_the_load_factor_is_service_calls_per_admitted_request():
 
 def test_the_module_stays_pure():
     assert "django" not in repr(vars(runs))
+
+
+def test_a_partial_change_keeps_the_other_pattern_settings_as_they_are():
+    from eventlab.resilience.runs import parse_settings
+
+    start = parse_settings({"breaker": {"window_size": 20, "wait_open_ms": 9_000}, "retry": {"max_attempts": 4},
+                            "bulkhead": {"kind": "threadpool", "max_concurrent": 4, "shared": True}})
+    changed = parse_settings({"breaker": {"half_open_calls": 1}, "retry": {"jitter": "full"},
+                              "bulkhead": {"queue_capacity": 2}}, start)
+    assert (changed.breaker.window_size, changed.breaker.wait_open_ms, changed.breaker.half_open_calls) == (20, 9_000, 1)
+    assert (changed.retry.max_attempts, changed.retry.jitter) == (4, "full")
+    assert (changed.bulkhead.kind, changed.bulkhead.max_concurrent, changed.bulkhead.queue_capacity,
+            changed.bulkhead_shared) == ("threadpool", 4, 2, True)
