@@ -19,7 +19,7 @@ from typing import Any
 from eventlab.eventstore.core import NewEvent, RecordedEvent
 
 from .quiz import Verdict
-from .topics import PIPELINE, SLUGS, stage_ids
+from .topics import BY_SLUG, PIPELINE, SLUGS, stage_ids
 
 STREAM = "progress"
 PAGE_READ, QUIZ_ANSWERED, LAB_TRIED = "PageRead", "QuizAnswered", "LabTried"
@@ -87,6 +87,10 @@ class Interview:
     @property
     def finished(self) -> bool:
         return self.finished_at is not None
+
+    @property
+    def weak_titles(self) -> list[str]:
+        return [BY_SLUG[slug].title if slug in BY_SLUG else slug for slug in self.weak]
 
 
 @dataclass

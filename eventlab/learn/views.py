@@ -396,12 +396,12 @@ def progress_page(request: HttpRequest) -> HttpResponse:
     })
 
 
-def chart(answers: Iterable[events.Answer], width: int = 560, height: int = 140) -> dict[str, Any] | None:
+def chart(answers: Iterable[events.Answer], width: int = 560, height: int = 150) -> dict[str, Any] | None:
     """The share of answers right so far, after each answer: a line from the first answer to the last."""
     answers = list(answers)
     if not answers:
         return None
-    pad = 28
+    pad = 36
     right = 0
     points = []
     n = max(len(answers), 2)
