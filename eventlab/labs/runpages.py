@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -36,10 +36,11 @@ class RunPages:
     run_url: str  # the URL name of a run's page
     services: Any  # start, act, load (eventlab.labs.runs.RunService)
     presets: Any  # the lab's Preset model
-    run_view: Callable[[Any], dict[str, Any]]  # everything the run panel draws
+    run_view: Callable[[Any, Any], dict[str, Any]]  # (run, the page's query) -> everything the run panel draws
     lab_context: Callable[..., dict[str, Any]]  # (request, lab, **extra) for lab.html
     given_from_form: Callable[[str, Any], dict[str, Any]]  # (action, POST) -> the run's input
     actions: tuple[str, ...]  # the buttons a run page posts ("reset" included)
+    choices: dict[str, Any] = field(default_factory=dict)  # what the run page's forms offer
 
     # --- a run in a view ----------------------------------------------------------------------------------------
 
@@ -51,12 +52,13 @@ class RunPages:
         at = int(raw)
         return at if at < head else None
 
-    def run_context(self, lab: Lab, run_id: str, at: str | None, **extra: Any) -> dict[str, Any]:
+    def run_context(self, lab: Lab, run_id: str, at: str | None, query: Any = None, **extra: Any) -> dict[str, Any]:
+        """A run at its head, or at step `at`; `query` is the page's GET parameters (e.g. which request's trace)."""
         head = self.services.load(lab, run_id)
         pinned = self.pinned_step(at, head.steps)
         run = head if pinned is None else self.services.load(lab, run_id, at_step=pinned)
         return {"lab": lab, "run": run, "head_steps": head.steps, "pinned": pinned is not None,
-                "version": head.version, "view": self.run_view(run), **extra}
+                "version": head.version, "view": self.run_view(run, query or {}), **self.choices, **extra}
 
     def render_run(self, request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
         """The run panel, and (out of band) the sentence the page's live region announces."""
@@ -87,7 +89,7 @@ class RunPages:
     def run_page(self, request: HttpRequest, lab_id: str, run_id: str) -> HttpResponse:
         lab = lab_for(request, lab_id)
         try:
-            context = self.run_context(lab, run_id, request.GET.get("at"))
+            context = self.run_context(lab, run_id, request.GET.get("at"), request.GET)
         except UnknownRun as unknown:
             raise Http404(str(unknown)) from None
         if request.htmx and request.htmx.target == "run":

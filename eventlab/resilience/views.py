@@ -1,22 +1,21 @@
-"""The resilience lab's pages. Thin: read the form, call the service, render. htmx requests get the run panel, plain
-requests the whole page (or a redirect), so everything works without JavaScript (just not live)."""
+"""The resilience lab's pages. Thin: read the form, call the service, render; what every simulation lab's run pages
+share (presets, time travel, forks, the htmx panel, live updates) is eventlab.labs.runpages."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from eventlab.labs.access import lab_for
 from eventlab.labs.models import Lab
+from eventlab.labs.runpages import RunPages
 from eventlab.labs.services import store
 from eventlab.labs.views import lab_bar_context, working_lab
-from eventlab.sim.runlog import Invalid, UnknownRun
+from eventlab.sim.runlog import Invalid
 
 from . import pictures, services
 from .breaker import BreakerSettings
@@ -44,17 +43,18 @@ def resilience_home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
     lab = lab_for(request, lab_id)
-    context = lab_context(request, lab)
-    return render(request, "resilience/lab.html", {**context, "fault_rows": fault_rows(context["values"])})
+    return render(request, "resilience/lab.html", lab_context(request, lab))
 
 
-def lab_context(request: HttpRequest, lab: Lab, **extra: Any) -> dict[str, Any]:
+def lab_context(request: HttpRequest, lab: Lab, typed: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """The lab page; `typed`: what a refused form held, shown again."""
+    values = {"seed": "1", **form_values(Settings()), **(typed or {})}
     return {
         "nav": "resilience",
         **lab_bar_context(request, lab, "resilience"),
         "presets": Preset.objects.all(),
         "runs": [run_summary(e.data) for e in LOG.runs(store, lab.id)],
-        "values": {"seed": "1", **form_values(Settings())},
+        "values": values, "fault_rows": fault_rows(values),
         **FORM_CHOICES,
         **extra,
     }
@@ -231,37 +231,12 @@ def start(request: HttpRequest, lab_id: str) -> HttpResponse:
     try:
         run = services.start(lab, start_from_form(request.POST))
     except Invalid as invalid:
-        context = lab_context(request, lab, error=str(invalid))
-        context["values"] = {**context["values"], **posted_values(request.POST)}
-        context["fault_rows"] = fault_rows(context["values"])
+        context = lab_context(request, lab, typed=posted_values(request.POST), error=str(invalid))
         return render(request, "resilience/lab.html", context, status=422)
     return redirect("resilience-run", lab_id=lab.id, run_id=run.id)
 
 
-@require_POST
-def start_preset(request: HttpRequest, lab_id: str) -> HttpResponse:
-    lab = lab_for(request, lab_id)
-    preset = Preset.objects.filter(pk=request.POST.get("preset", "")[:64]).first()
-    if preset is None:
-        raise Http404("No such preset.")
-    try:  # presets are edited in the admin: one may not be a start a run can take
-        run = services.start(lab, preset.start)
-    except Invalid as invalid:
-        context = lab_context(request, lab, error=f"The preset {preset.title!r} cannot start: {invalid}")
-        context["fault_rows"] = fault_rows(context["values"])
-        return render(request, "resilience/lab.html", context, status=422)
-    return redirect(reverse("resilience-run", args=[lab.id, run.id]) + f"?preset={preset.slug}")
-
-
 # --- A run ----------------------------------------------------------------------------------------------------------
-
-
-def _at(raw: str | None, head: int) -> int | None:
-    """The step (second) this view is pinned to (None: follow the head)."""
-    if raw is None or not raw.strip().isdecimal() or len(raw) > 6:
-        return None
-    at = int(raw)
-    return at if at < head else None
 
 
 def _request_id(raw: str | None) -> int | None:
@@ -270,16 +245,9 @@ def _request_id(raw: str | None) -> int | None:
     return int(raw)
 
 
-def run_context(lab: Lab, run_id: str, at: str | None, request_id: str | None = None, **extra: Any) -> dict[str, Any]:
-    head = services.load(lab, run_id)
-    pinned = _at(at, head.steps)
-    run = head if pinned is None else services.load(lab, run_id, at_step=pinned)
-    return {"lab": lab, "run": run, "head_steps": head.steps, "pinned": pinned is not None,
-            "version": head.version, "view": run_view(run, _request_id(request_id)), **FORM_CHOICES, **extra}
-
-
-def run_view(run: ResilienceRun, wanted: int | None = None) -> dict[str, Any]:
-    """Everything the run panel draws."""
+def run_view(run: ResilienceRun, query: Any = None) -> dict[str, Any]:
+    """Everything the run panel draws (`?request=<id>` picks the request whose trace is drawn)."""
+    wanted = _request_id((query or {}).get("request"))
     last = run.predictions[-1] if run.predictions and run.predictions[-1]["step"] == run.steps else None
     chosen = pictures.chosen_request(run, wanted)
     ticks = run.sim.ticks
@@ -302,62 +270,6 @@ def run_view(run: ResilienceRun, wanted: int | None = None) -> dict[str, Any]:
     }
 
 
-@require_GET
-def run_page(request: HttpRequest, lab_id: str, run_id: str) -> HttpResponse:
-    lab = lab_for(request, lab_id)
-    try:
-        context = run_context(lab, run_id, request.GET.get("at"), request.GET.get("request"))
-    except UnknownRun as unknown:
-        raise Http404(str(unknown)) from None
-    if request.htmx and request.htmx.target == "run":
-        return render_run(request, context)
-    preset = Preset.objects.filter(pk=request.GET.get("preset", "")[:64]).first()
-    return render(request, "resilience/run.html", {**lab_bar_context(request, lab, "resilience"),
-                                                   "nav": "resilience", "preset": preset, **context})
-
-
-def render_run(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    """The run panel, and (out of band) the sentence the page's live region announces."""
-    html = render_to_string("resilience/run.html#run", context, request) + render_to_string(
-        "resilience/run.html#announce", context, request)
-    return HttpResponse(html, status=status)
-
-
-ACTIONS = ("step", "run", "settings", "faults", "kill", "restart", "reset")
-
-
-@require_POST
-def act(request: HttpRequest, lab_id: str, run_id: str) -> HttpResponse:
-    """One button on the run page. Acting on a run viewed back in time forks it first: a what-if branch."""
-    lab = lab_for(request, lab_id)
-    post = request.POST
-    action = post.get("action", "")
-    try:
-        run = services.load(lab, run_id)
-        if action not in ACTIONS:
-            raise Invalid(f"Unknown action {action[:40]!r}.")
-        if action == "reset":
-            started = {k: v for k, v in run.started.items() if k in ("seed", "settings", "faults")}
-            run = services.start(lab, started)
-        else:
-            run = services.act(lab, run_id, given_from_form(action, post), fork_at=_at(post.get("at"), run.steps))
-    except UnknownRun as unknown:
-        raise Http404(str(unknown)) from None
-    except Invalid as invalid:
-        context = run_context(lab, run_id, post.get("at"), error=str(invalid))
-        if request.htmx:
-            return render_run(request, context, status=422)
-        return render(request, "resilience/run.html", {**lab_bar_context(request, lab, "resilience"),
-                                                       "nav": "resilience", **context}, status=422)
-    url = reverse("resilience-run", args=[lab.id, run.id])
-    if request.htmx:
-        response = render_run(request, run_context(lab, run.id, None))
-        if run.id != run_id:
-            response["HX-Push-Url"] = url
-        return response
-    return redirect(url)
-
-
 def given_from_form(action: str, post) -> dict[str, Any]:
     if action == "step":
         given: dict[str, Any] = {"input": "step"}
@@ -371,3 +283,11 @@ def given_from_form(action: str, post) -> dict[str, Any]:
     if action == "faults":
         return {"input": "faults", "faults": [fault_from_form(post)]}
     return {"input": action, "service": post.get("service", "")[:40], "instance": _number(post.get("instance"))}
+
+
+PAGES = RunPages(page="resilience", templates="resilience", run_url="resilience-run", services=services.SERVICE,
+                 presets=Preset, run_view=run_view, lab_context=lab_context, given_from_form=given_from_form,
+                 actions=("step", "run", "settings", "faults", "kill", "restart", "reset"), choices=FORM_CHOICES)
+start_preset = require_POST(PAGES.start_preset)
+run_page = require_GET(PAGES.run_page)
+act = require_POST(PAGES.act)

@@ -107,7 +107,7 @@ def announcement(run: SagaRun) -> str:
     return f"{last}The saga is {STATE_LABELS[run.state].lower()}."
 
 
-def run_view(run: SagaRun) -> dict[str, Any]:
+def run_view(run: SagaRun, query: Any = None) -> dict[str, Any]:
     """Everything the run panel draws."""
     last = run.predictions[-1] if run.predictions and run.predictions[-1]["step"] == run.steps else None
     return {

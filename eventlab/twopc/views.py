@@ -99,7 +99,7 @@ def announcement(run: TwoPCRun) -> str:
     return f"{last}The transaction is {pictures.OUTCOME_LABELS[run.outcome].lower()}."
 
 
-def run_view(run: TwoPCRun) -> dict[str, Any]:
+def run_view(run: TwoPCRun, query: Any = None) -> dict[str, Any]:
     """Everything the run panel draws."""
     return {
         "announce": announcement(run), "done": run.done, "idle": None if run.sim.pending() else run.idle_reason(),
