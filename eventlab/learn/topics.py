@@ -156,9 +156,9 @@ TOPICS: tuple[Topic, ...] = (
           SAGA),
     Topic("tracing", "Tracing and monitoring",
           "One trace id across every hop, drawn as a waterfall; the numbers that tell you something is wrong.",
-          Target("sagas", preset="shipping-failed", label="Run: shipping fails (see its trace)"),
-          "The saga lab with shipping failing: one trace id across every hop, retries and compensations "
-          "included, drawn as a waterfall."),
+          Target("sagas", preset="message-lost-dead-letter", label="Run: a lost message (see its trace)"),
+          "The saga lab with a message lost: one trace id across every hop, timeouts and retries included, drawn "
+          "as a waterfall."),
     Topic("choosing-patterns", "Choosing patterns",
           "When each pattern pays for itself, and when it is the wrong tool.",
           Target("twopc", view="matrix", label="Open the failure matrix"),

@@ -247,7 +247,7 @@ EXPECTED_TRY = {
     "two-phase-commit": r"/labs/(\w+)/twopc/\w+/\?preset=coordinator-crash-after-prepare",
     "sagas": r"/labs/(\w+)/sagas/\w+/\?preset=payment-declined",
     "saga-vs-2pc": r"/labs/(\w+)/twopc/compare/",
-    "tracing": r"/labs/(\w+)/sagas/\w+/\?preset=shipping-failed",
+    "tracing": r"/labs/(\w+)/sagas/\w+/\?preset=message-lost-dead-letter",
     "choosing-patterns": r"/labs/(\w+)/twopc/matrix/",
 }
 
