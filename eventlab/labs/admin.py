@@ -16,3 +16,10 @@ class LabAdmin(admin.ModelAdmin):
 class ScenarioAdmin(admin.ModelAdmin):
     list_display = ["slug", "title"]
     search_fields = ["slug", "title", "description"]
+
+
+class PresetAdmin(admin.ModelAdmin):
+    """For every simulation lab's presets (each lab registers its own Preset with it)."""
+
+    list_display = ("title", "slug", "position")
+    ordering = ("position",)

@@ -68,3 +68,21 @@ class Scenario(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Preset(models.Model):
+    """A simulation lab's preset scenario: a start (what the lab's start endpoint takes) run with one click. Each
+    lab has its own table of them (abstract here). Loading a fixture writes no events: starting a preset appends a
+    new run to the lab's log like any other start."""
+
+    slug = models.SlugField(primary_key=True, max_length=64)
+    title = models.CharField(max_length=100)
+    description = models.TextField(blank=True, help_text="What the learner should watch for.")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order on the page.")
+
+    class Meta:
+        abstract = True
+        ordering = ["position", "slug"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -24,7 +24,7 @@ from eventlab.sim.runlog import Invalid, UnknownRun
 from .access import lab_for
 from .models import Lab
 from .services import store
-from .views import lab_bar_context
+from .views import lab_bar_context, working_lab
 
 FORK_KEYS = ("forked_from", "fork_step")
 
@@ -33,7 +33,8 @@ FORK_KEYS = ("forked_from", "fork_step")
 class RunPages:
     page: str  # the lab bar's and the nav's key, e.g. "sagas"
     templates: str  # the folder of lab.html and run.html (with partials run, run-news, announce)
-    run_url: str  # the URL name of a run's page
+    lab_url: str  # the URL names of the lab's page and of a run's page
+    run_url: str
     services: Any  # start, act, load (eventlab.labs.runs.RunService)
     presets: Any  # the lab's Preset model
     run_view: Callable[[Any, Any], dict[str, Any]]  # (run, the page's query) -> everything the run panel draws
@@ -72,7 +73,19 @@ class RunPages:
                       {**lab_bar_context(request, lab, self.page), "nav": self.page, **extra, **context},
                       status=status)
 
+    def lab_base(self, request: HttpRequest, lab: Lab) -> dict[str, Any]:
+        """What every simulation lab page shows: the nav, the lab bar, the presets."""
+        return {"nav": self.page, **lab_bar_context(request, lab, self.page),
+                "presets": self.presets.objects.all()}
+
     # --- views --------------------------------------------------------------------------------------------------
+
+    def home(self, request: HttpRequest) -> HttpResponse:
+        """The lab in the session's working lab (made the first time a lab page is opened)."""
+        return redirect(self.lab_url, lab_id=working_lab(request).id)
+
+    def lab_page(self, request: HttpRequest, lab_id: str) -> HttpResponse:
+        return render(request, f"{self.templates}/lab.html", self.lab_context(request, lab_for(request, lab_id)))
 
     def start_preset(self, request: HttpRequest, lab_id: str) -> HttpResponse:
         lab = lab_for(request, lab_id)

@@ -14,7 +14,6 @@ from eventlab.labs.access import lab_for
 from eventlab.labs.models import Lab
 from eventlab.labs.runpages import RunPages
 from eventlab.labs.services import store
-from eventlab.labs.views import lab_bar_context, working_lab
 from eventlab.sim.runlog import Invalid
 
 from . import pictures, services
@@ -36,23 +35,11 @@ FORM_CHOICES = {"services": SERVICES, "paths": PATHS, "fault_kinds": FAULT_KINDS
                 "jitters": JITTERS, "bulkhead_kinds": ("none", "semaphore", "threadpool"), "run_ms": RUN_MS}
 
 
-def resilience_home(request: HttpRequest) -> HttpResponse:
-    return redirect("resilience-lab", lab_id=working_lab(request).id)
-
-
-@require_GET
-def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
-    lab = lab_for(request, lab_id)
-    return render(request, "resilience/lab.html", lab_context(request, lab))
-
-
 def lab_context(request: HttpRequest, lab: Lab, typed: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """The lab page; `typed`: what a refused form held, shown again."""
     values = {"seed": "1", **form_values(Settings()), **(typed or {})}
     return {
-        "nav": "resilience",
-        **lab_bar_context(request, lab, "resilience"),
-        "presets": Preset.objects.all(),
+        **PAGES.lab_base(request, lab),
         "runs": [run_summary(e.data) for e in LOG.runs(store, lab.id)],
         "values": values, "fault_rows": fault_rows(values),
         **FORM_CHOICES,
@@ -285,9 +272,14 @@ def given_from_form(action: str, post) -> dict[str, Any]:
     return {"input": action, "service": post.get("service", "")[:40], "instance": _number(post.get("instance"))}
 
 
-PAGES = RunPages(page="resilience", templates="resilience", run_url="resilience-run", services=services.SERVICE,
-                 presets=Preset, run_view=run_view, lab_context=lab_context, given_from_form=given_from_form,
-                 actions=("step", "run", "settings", "faults", "kill", "restart", "reset"), choices=FORM_CHOICES)
+PAGES = RunPages(
+    page="resilience", templates="resilience", lab_url="resilience-lab", run_url="resilience-run",
+    services=services.SERVICE, presets=Preset, run_view=run_view, lab_context=lab_context,
+    given_from_form=given_from_form, actions=("step", "run", "settings", "faults", "kill", "restart", "reset"),
+    choices=FORM_CHOICES,
+)
 start_preset = require_POST(PAGES.start_preset)
 run_page = require_GET(PAGES.run_page)
 act = require_POST(PAGES.act)
+resilience_home = PAGES.home
+lab_page = require_GET(PAGES.lab_page)

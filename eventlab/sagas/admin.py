@@ -1,9 +1,7 @@
 from django.contrib import admin
 
+from eventlab.labs.admin import PresetAdmin
+
 from .models import Preset
 
-
-@admin.register(Preset)
-class PresetAdmin(admin.ModelAdmin):
-    list_display = ("title", "slug", "position")
-    ordering = ("position",)
+admin.site.register(Preset, PresetAdmin)

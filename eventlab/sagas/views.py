@@ -13,7 +13,6 @@ from eventlab.labs.access import lab_for
 from eventlab.labs.models import Lab
 from eventlab.labs.runpages import RunPages, form_whole, order_from_form
 from eventlab.labs.services import store
-from eventlab.labs.views import lab_bar_context, working_lab
 
 from . import handlers, pictures, services
 from .domain import FAULT_KINDS, SERVICES
@@ -23,21 +22,9 @@ from .runs import MESSAGE_TYPES, MODES, OUTCOMES, Invalid, SagaRun, pending_comp
 FORM_ITEMS = 3  # item rows on the start form
 
 
-def saga_home(request: HttpRequest) -> HttpResponse:
-    return redirect("saga-lab", lab_id=working_lab(request).id)
-
-
-@require_GET
-def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
-    lab = lab_for(request, lab_id)
-    return render(request, "sagas/lab.html", lab_context(request, lab))
-
-
 def lab_context(request: HttpRequest, lab: Lab, **extra: Any) -> dict[str, Any]:
     return {
-        "nav": "sagas",
-        **lab_bar_context(request, lab, "sagas"),
-        "presets": Preset.objects.all(),
+        **PAGES.lab_base(request, lab),
         "runs": [e.data for e in handlers.runs(store, lab.id)],
         "modes": MODES, "services": SERVICES, "message_types": MESSAGE_TYPES, "fault_kinds": FAULT_KINDS,
         "item_rows": range(1, FORM_ITEMS + 1),
@@ -140,10 +127,14 @@ def given_from_form(action: str, post) -> dict[str, Any]:
     return {"input": action}
 
 
-PAGES = RunPages(page="sagas", templates="sagas", run_url="saga-run", services=services.SERVICE, presets=Preset,
-                 run_view=run_view, lab_context=lab_context, given_from_form=given_from_form,
-                 actions=("step", "run", "recover", "faults", "retry", "compensate", "reset"))
+PAGES = RunPages(
+    page="sagas", templates="sagas", lab_url="saga-lab", run_url="saga-run", services=services.SERVICE,
+    presets=Preset, run_view=run_view, lab_context=lab_context, given_from_form=given_from_form,
+    actions=("step", "run", "recover", "faults", "retry", "compensate", "reset"),
+)
 start_preset = require_POST(PAGES.start_preset)
 run_page = require_GET(PAGES.run_page)
 act = require_POST(PAGES.act)
 run_context = PAGES.run_context
+saga_home = PAGES.home
+lab_page = require_GET(PAGES.lab_page)

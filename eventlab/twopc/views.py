@@ -13,7 +13,6 @@ from eventlab.labs.access import lab_for
 from eventlab.labs.models import Lab
 from eventlab.labs.runpages import RunPages, form_whole, order_from_form
 from eventlab.labs.services import store
-from eventlab.labs.views import lab_bar_context, working_lab
 from eventlab.sim.runlog import Invalid
 
 from . import pictures, services
@@ -27,21 +26,9 @@ FORM_CHOICES = {"participants": PARTICIPANTS, "messages": PROTOCOL_MESSAGES, "fa
                 "participant_points": CRASH_POINTS["participant"], "coordinator_points": CRASH_POINTS["coordinator"]}
 
 
-def twopc_home(request: HttpRequest) -> HttpResponse:
-    return redirect("twopc-lab", lab_id=working_lab(request).id)
-
-
-@require_GET
-def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
-    lab = lab_for(request, lab_id)
-    return render(request, "twopc/lab.html", lab_context(request, lab))
-
-
 def lab_context(request: HttpRequest, lab: Lab, **extra: Any) -> dict[str, Any]:
     return {
-        "nav": "twopc",
-        **lab_bar_context(request, lab, "twopc"),
-        "presets": Preset.objects.all(),
+        **PAGES.lab_base(request, lab),
         "runs": [e.data for e in LOG.runs(store, lab.id)],
         "item_rows": range(1, FORM_ITEMS + 1),
         **FORM_CHOICES,
@@ -124,10 +111,14 @@ def given_from_form(action: str, post) -> dict[str, Any]:
     return {"input": action}
 
 
-PAGES = RunPages(page="twopc", templates="twopc", run_url="twopc-run", services=services.SERVICE, presets=Preset,
-                 run_view=run_view, lab_context=lab_context, given_from_form=given_from_form,
-                 actions=("step", "run", "recover", "faults", "reset"))
+PAGES = RunPages(
+    page="twopc", templates="twopc", lab_url="twopc-lab", run_url="twopc-run", services=services.SERVICE,
+    presets=Preset, run_view=run_view, lab_context=lab_context, given_from_form=given_from_form,
+    actions=("step", "run", "recover", "faults", "reset"),
+)
 start_preset = require_POST(PAGES.start_preset)
 run_page = require_GET(PAGES.run_page)
 act = require_POST(PAGES.act)
 run_context = PAGES.run_context
+twopc_home = PAGES.home
+lab_page = require_GET(PAGES.lab_page)
