@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.dispatch import Signal
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -27,6 +28,9 @@ from .services import store
 from .views import lab_bar_context, working_lab
 
 FORK_KEYS = ("forked_from", "fork_step")
+# Sent when a learner's action brings a run to its end (request, page, run, outcome): the course records it as
+# progress (eventlab.learn) without the labs knowing about the course.
+run_finished = Signal()
 
 
 @dataclass(frozen=True)
@@ -119,11 +123,15 @@ class RunPages:
             run = self.services.load(lab, run_id)
             if action not in self.actions:
                 raise Invalid(f"Unknown action {action[:40]!r}.")
+            was_done = run.done
             if action == "reset":
                 run = self.services.start(lab, restart(run.started))
             else:
                 run = self.services.act(lab, run_id, self.given_from_form(action, post),
                                         fork_at=self.pinned_step(post.get("at"), run.steps))
+                if run.done and not was_done:
+                    outcome = getattr(run, "state", None) or getattr(run, "outcome", "finished")
+                    run_finished.send(RunPages, request=request, page=self.page, run=run, outcome=outcome)
         except UnknownRun as unknown:
             raise Http404(str(unknown)) from None
         except Invalid as invalid:

@@ -4,6 +4,7 @@ Progress is the stream `progress` in the session's personal lab:
 - `PageRead {topic}` the first time a topic page is opened;
 - `QuizAnswered {question, topic, correct, given, wrong_choices, missed_choices, misplaced, interview}`;
 - `LabTried {lab, preset, view, topic, question}` when "try it" (or a predict question's scenario) opened a lab;
+- `LabCompleted {lab, run, outcome}` when the learner's own action brought a lab run to its end;
 - `InterviewStarted {interview, questions}` and `InterviewFinished {interview, score, total, weak, seconds}`.
 Everything the course map, the topic pages and the progress page show about the learner is `fold(events)`.
 """
@@ -22,9 +23,9 @@ from .quiz import Verdict
 from .topics import BY_SLUG, PIPELINE, SLUGS, stage_ids
 
 STREAM = "progress"
-PAGE_READ, QUIZ_ANSWERED, LAB_TRIED = "PageRead", "QuizAnswered", "LabTried"
+PAGE_READ, QUIZ_ANSWERED, LAB_TRIED, LAB_COMPLETED = "PageRead", "QuizAnswered", "LabTried", "LabCompleted"
 INTERVIEW_STARTED, INTERVIEW_FINISHED = "InterviewStarted", "InterviewFinished"
-EVENT_TYPES = (PAGE_READ, QUIZ_ANSWERED, LAB_TRIED, INTERVIEW_STARTED, INTERVIEW_FINISHED)
+EVENT_TYPES = (PAGE_READ, QUIZ_ANSWERED, LAB_TRIED, LAB_COMPLETED, INTERVIEW_STARTED, INTERVIEW_FINISHED)
 
 INTERVIEW_SIZE = 10
 SECONDS_PER_QUESTION = 90  # the suggested pace of an interview set (informative only: nothing stops at the time)
@@ -44,6 +45,10 @@ def quiz_answered(question: str, topic: str, verdict: Verdict, interview: str = 
 
 def lab_tried(lab: str, topic: str = "", preset: str = "", view: str = "", question: str = "") -> NewEvent:
     return NewEvent(LAB_TRIED, {"lab": lab, "preset": preset, "view": view, "topic": topic, "question": question})
+
+
+def lab_completed(lab: str, run: str, outcome: str) -> NewEvent:
+    return NewEvent(LAB_COMPLETED, {"lab": lab, "run": run, "outcome": outcome})
 
 
 def interview_started(interview: str, questions: Sequence[str]) -> NewEvent:
@@ -105,6 +110,7 @@ class TopicProgress:
 class Progress:
     read: dict[str, datetime] = field(default_factory=dict)  # topic -> when first read
     labs: list[dict[str, Any]] = field(default_factory=list)  # every LabTried, oldest first, with `at`
+    completed: list[dict[str, Any]] = field(default_factory=list)  # every LabCompleted, oldest first, with `at`
     answers: list[Answer] = field(default_factory=list)  # every answer, oldest first
     latest: dict[str, Answer] = field(default_factory=dict)  # question -> the last answer to it
     interviews: dict[str, Interview] = field(default_factory=dict)
@@ -152,6 +158,8 @@ def apply(progress: Progress, event: RecordedEvent) -> None:
         progress.read.setdefault(data["topic"], at)
     elif event.type == LAB_TRIED:
         progress.labs.append({**data, "at": at, "position": event.position})
+    elif event.type == LAB_COMPLETED:
+        progress.completed.append({**data, "at": at, "position": event.position})
     elif event.type == QUIZ_ANSWERED:
         answer = Answer(data["question"], data["topic"], bool(data["correct"]), list(data.get("given", [])),
                         list(data.get("wrong_choices", [])), list(data.get("missed_choices", [])),

@@ -62,6 +62,13 @@ def record(session, events: Sequence[NewEvent], command_id: str | None = None) -
                                          command_id=command_id, command_fingerprint=fingerprint(command)))
 
 
+def record_lab_completed(sender, request, page: str, run, outcome: str, **kwargs) -> None:
+    """A learner's action brought a lab run to an end: `LabCompleted` in their progress (once per run and outcome: a
+    dead-lettered saga retried to completion ends twice)."""
+    record(request.session, [progress_events.lab_completed(page, run.id, outcome)],
+           command_id=f"lab-completed:{page}:{run.id}:{outcome}")
+
+
 def known_presets() -> dict[str, set[str]]:
     """Every lab's presets that exist now: what a predict question's `lab` may name."""
     from eventlab.resilience.models import Preset as ResiliencePreset

@@ -390,6 +390,8 @@ def progress_page(request: HttpRequest) -> HttpResponse:
                     for a in reversed(progress.answers)],
         "labs_tried": [{"entry": e, "topic": topics.get(e["topic"]), "lab_title": topics.LAB_TITLES.get(e["lab"])}
                        for e in reversed(progress.labs)],
+        "labs_completed": [{"entry": e, "lab_title": topics.LAB_TITLES.get(e["lab"])}
+                           for e in reversed(progress.completed)],
         "days": progress.over_time(), "chart": chart(progress.answers),
         "read": [(topics.get(slug), at) for slug, at in progress.read.items() if topics.get(slug)],
         "interviews": list(reversed(progress.interviews_finished)),

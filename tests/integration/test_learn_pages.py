@@ -284,6 +284,22 @@ def test_try_it_starts_the_preset_in_the_working_lab_and_nothing_in_the_personal
     assert all(e.stream == progress.STREAM for e in store.read_log(personal(client).id))
 
 
+def test_taking_a_lab_run_to_its_end_is_recorded_once_as_lab_completed(client, presets):
+    client.get("/labs/twopc/")
+    working = Lab.objects.get(pk=client.session[SESSION_CURRENT])
+    run_url = client.post(f"/labs/{working.id}/twopc/preset", {"preset": "vote-no"})["Location"].split("?")[0]
+
+    client.post(run_url + "act", {"action": "step"})
+    assert "LabCompleted" not in event_types(client)  # one step is not the end
+    client.post(run_url + "act", {"action": "run"})
+    client.post(run_url + "act", {"action": "run"})  # refused: nothing in flight; records nothing more
+
+    [done] = [e for e in progress_events(client) if e.type == "LabCompleted"]
+    assert done.data == {"lab": "twopc", "run": run_url.rstrip("/").split("/")[-1], "outcome": "aborted"}
+    assert all(e.stream == progress.STREAM for e in store.read_log(personal(client).id))
+    assert "a run in the 2PC lab ended <strong>aborted</strong>" in text(client.get("/learn/progress/"))
+
+
 def test_a_predict_questions_scenario_opens_in_the_lab(client, presets, questions):
     response = client.post("/learn/try", {"question": "t-predict"})
 
