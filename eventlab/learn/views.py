@@ -7,7 +7,6 @@ JavaScript; htmx requests get the answered question alone, swapped in place. The
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -15,9 +14,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.template.base import TextNode
 from django.template.loader import select_template
-from django.template.loader_tags import BlockNode
 from django.urls import resolve, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -83,7 +80,6 @@ def render_topic(request: HttpRequest, topic: topics.Topic, progress: Progress, 
         "nav": "course", "topic": topic, "n": topics.SLUGS.index(topic.slug) + 1, "total": len(TOPICS),
         "sections": SECTIONS, "before": before, "after": after, "progress": progress,
         "topic_progress": progress.topic(topic.slug),
-        "own_diagram": has_content(template, "diagram"),
         "picture": picture(topic.diagram, progress, request.GET.get("stage")) if topic.diagram else None,
         "questions": [question_view(q, progress, errors or {}, submitted or {}) for q in shown],
         "question_count": len(questions), "show_all": show_all,
@@ -105,23 +101,6 @@ def few(questions: list[Question], progress: Progress) -> list[Question]:
             chosen.append(question)
     chosen += [q for q in questions if q not in chosen and q.slug in progress.latest]
     return sorted(chosen, key=lambda q: (q.position, q.slug))
-
-
-_BLOCK_CONTENT: dict[str, bool] = {}
-
-
-def has_content(template: Any, block: str) -> bool:
-    """Whether the topic's own template fills `block` with something (the diagram block may be left empty)."""
-    try:  # re-read when the file changes (templates are edited while the development server runs)
-        key = f"{template.origin.name}:{os.path.getmtime(template.origin.name)}:{block}"
-    except (OSError, TypeError):
-        key = f"{template.origin.name}:{block}"
-    if key not in _BLOCK_CONTENT:
-        nodes = [n for n in template.template.nodelist.get_nodes_by_type(BlockNode) if n.name == block]
-        own = nodes[0] if nodes and template.origin.template_name != "learn/topic.html" else None
-        _BLOCK_CONTENT[key] = own is not None and any(
-            not (isinstance(n, TextNode) and not n.s.strip()) for n in own.nodelist)
-    return _BLOCK_CONTENT[key]
 
 
 def picture(diagram: str, progress: Progress, asked: str | None) -> dict[str, Any]:
