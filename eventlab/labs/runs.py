@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from eventlab.eventstore.core import AppendResult, EventStore
-from eventlab.sim.runlog import RunLog
+from eventlab.sim.runlog import Invalid, RunLog
 
 from .models import Lab
 from .services import store, write
@@ -41,6 +41,16 @@ class RunService:
 
     def load(self, lab: Lab, run_id: str, at_step: int | None = None) -> Any:
         return self.log.load(store, lab.id, run_id, at_step)
+
+    def load_at(self, lab: Lab, run_id: str, at_step: str | None) -> Any:
+        """A run now, or as it was after step `at_step` as a query string gives it (Invalid, in plain words, if it
+        is not one of the run's steps)."""
+        run = self.load(lab, run_id)
+        if at_step is None:
+            return run
+        if not (at_step.isascii() and at_step.isdecimal() and len(at_step) <= 6) or int(at_step) > run.steps:
+            raise Invalid(f"at_step must be a whole number from 0 to {run.steps} (the run's steps).")
+        return self.load(lab, run_id, at_step=int(at_step))
 
     @staticmethod
     def _write(lab: Lab, do: Callable[[EventStore], tuple[Any, AppendResult]]) -> Any:

@@ -23,7 +23,7 @@ from .runs import LOG, OUTCOMES
 router = Router(tags=["resilience"])
 
 Number = int | float
-AT_STEP_DIGITS = 6
+PATH_NUMBER_DIGITS = 6
 
 
 class Body(Schema):
@@ -293,7 +293,7 @@ def _with_prediction(given: dict[str, Any], payload: StepIn | RunIn | None) -> d
 
 def _whole(text: str) -> int | str:
     """A path's number as a whole number, if it is one (else as given, for the run to refuse in plain words)."""
-    return int(text) if text.isascii() and text.isdecimal() and len(text) <= AT_STEP_DIGITS else text
+    return int(text) if text.isascii() and text.isdecimal() and len(text) <= PATH_NUMBER_DIGITS else text
 
 
 # --- The endpoints -----------------------------------------------------------------------------------------------
@@ -320,14 +320,7 @@ def runs(request: HttpRequest, lab_id: str):
 @router.get("/{lab_id}/resilience/{run_id}", response=ANSWERS,
             summary="A run now, or as it was after second k (?at_step=k): its state, series, breakers, registry")
 def run_state(request: HttpRequest, lab_id: str, run_id: str, at_step: str | None = None):
-    lab = lab_from_request(request, lab_id)
-    run = services.load(lab, run_id)
-    if at_step is None:
-        return _out(run)
-    k = _whole(at_step)
-    if not isinstance(k, int) or k > run.steps:
-        return Status(422, {"detail": f"at_step must be a whole number from 0 to {run.steps} (the run's steps)."})
-    return _out(services.load(lab, run_id, at_step=k))
+    return _out(services.SERVICE.load_at(lab_from_request(request, lab_id), run_id, at_step))
 
 
 @router.post("/{lab_id}/resilience/{run_id}/step", response=ANSWERS,

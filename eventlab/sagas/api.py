@@ -89,13 +89,7 @@ def runs(request: HttpRequest, lab_id: str):
 @router.get("/{lab_id}/sagas/{run_id}", response={200: RunOut, 404: Detail, 422: Detail},
             summary="A saga run now, or as it was after step k (?at_step=k)")
 def run_state(request: HttpRequest, lab_id: str, run_id: str, at_step: str | None = None):
-    lab = lab_from_request(request, lab_id)
-    run = services.load(lab, run_id)
-    if at_step is None:
-        return run.as_dict()
-    if not at_step.isdecimal() or len(at_step) > 6 or int(at_step) > run.steps:
-        return Status(422, {"detail": f"at_step must be a whole number from 0 to {run.steps} (the run's steps)."})
-    return services.load(lab, run_id, at_step=int(at_step)).as_dict()
+    return services.SERVICE.load_at(lab_from_request(request, lab_id), run_id, at_step).as_dict()
 
 
 @router.post("/{lab_id}/sagas/{run_id}/step", response={200: StepOut, 404: Detail, 422: Detail},
