@@ -4,7 +4,6 @@ whole page (or a redirect), so everything works without JavaScript (just not liv
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.db import transaction
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from eventlab.labs.access import lab_for
 from eventlab.labs.models import Lab
+from eventlab.labs.runpages import form_whole, order_from_form, restart
 from eventlab.labs.views import lab_bar_context
 from eventlab.sagas import services as saga_services
 from eventlab.sim.runlog import Invalid, UnknownRun
@@ -30,14 +30,6 @@ PAIR_ACTIONS = ("step", "run", "recover", "reset")
 
 def page_context(request: HttpRequest, lab: Lab, **extra: Any) -> dict[str, Any]:
     return {"nav": "twopc", **lab_bar_context(request, lab, "twopc"), **extra}
-
-
-def _whole(text: str | None, default: int | None = None) -> int | str | None:
-    """A form's whole number (kept as text when it is not one, so validation names it), or `default` if blank."""
-    text = (text or "").strip()
-    if not text:
-        return default
-    return int(text) if re.fullmatch(r"-?[0-9]{1,9}", text) else text
 
 
 # --- The form: pick a scenario, an order, a seed ---------------------------------------------------------------------
@@ -55,13 +47,8 @@ def compare_page(request: HttpRequest, lab_id: str) -> HttpResponse:
 
 
 def start_from_form(post) -> dict[str, Any]:
-    items = []
-    for n in range(1, FORM_ITEMS + 1):
-        sku, qty, price = (post.get(f"item-{n}-{k}", "").strip() for k in ("sku", "qty", "price"))
-        if sku or qty or price:
-            items.append({"sku": sku, "qty": _whole(qty, ""), "price": price})
-    return {"scenario": post.get("scenario", "")[:64], "seed": _whole(post.get("seed"), 1),
-            "order": {"customer": post.get("customer", ""), "items": items}}
+    return {"scenario": post.get("scenario", "")[:64], "seed": form_whole(post.get("seed"), 1),
+            "order": order_from_form(post, FORM_ITEMS)}
 
 
 @require_POST
@@ -171,11 +158,7 @@ def act_on_pair(lab: Lab, saga: Any, twopc: Any, action: str) -> tuple[str, str]
     """Apply the action to each run that can take it, both in one transaction. Returns the pair's ids after it
     (a reset makes a new pair). Raises Invalid when neither run can take it."""
     if action == "reset":
-        fresh = [{k: v for k, v in run.started.items() if k not in ("forked_from", "fork_step")}
-                 for run in (saga, twopc)]
-        for started in fresh:
-            started["order"] = {k: started["order"][k] for k in ("customer", "items")}
-        new_saga, new_twopc = start_pair(lab, *fresh)
+        new_saga, new_twopc = start_pair(lab, restart(saga.started), restart(twopc.started))
         return new_saga.id, new_twopc.id
     if action == "recover":
         able = [run for run in (saga, twopc) if run.sim.crashed]
@@ -197,7 +180,7 @@ def act_on_pair(lab: Lab, saga: Any, twopc: Any, action: str) -> tuple[str, str]
 
 
 def _seed(raw: str | None) -> int:
-    seed = _whole(raw, 1)
+    seed = form_whole(raw, 1)
     if not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
         raise Invalid(f"The seed must be a whole number from 0 to {2**31 - 1:,}.")
     return seed
