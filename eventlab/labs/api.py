@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
+from ninja.schema import DjangoGetter
 from ninja.utils import check_csrf
+from pydantic import model_validator
 
 from eventlab.eventstore.core import StoreError
 
@@ -29,6 +31,19 @@ def lab_from_request(request: HttpRequest, lab_id: str, write: bool = False) -> 
     if write and bearer_token(request) is None and check_csrf(request) is not None:
         raise HttpError(403, "CSRF check failed: send the X-CSRFToken header, or use the lab's API token.")
     return lab
+
+
+class ObjectBody(Schema):
+    """A body that must be a JSON object: when every field is optional, a list or a string would otherwise be taken
+    as an object with no fields (django-ninja reads attributes off whatever it is given)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def an_object(cls, data: Any) -> Any:
+        given = data._obj if isinstance(data, DjangoGetter) else data  # django-ninja wraps it before we see it
+        if not isinstance(given, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
 
 
 class LabCreated(Schema):

@@ -10,10 +10,9 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from ninja.schema import DjangoGetter
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict
 
-from eventlab.labs.api import Detail, lab_from_request
+from eventlab.labs.api import Detail, ObjectBody, lab_from_request
 from eventlab.labs.services import store
 from eventlab.sim.runlog import Invalid
 
@@ -26,18 +25,10 @@ Number = int | float
 PATH_NUMBER_DIGITS = 6
 
 
-class Body(Schema):
+class Body(ObjectBody):
     """A body is a JSON object with only the fields listed (a misspelt one is refused, not silently ignored)."""
 
     model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def an_object(cls, data: Any) -> Any:
-        given = data._obj if isinstance(data, DjangoGetter) else data  # django-ninja wraps it before we see it
-        if not isinstance(given, dict):
-            raise ValueError("the body must be a JSON object")
-        return data
 
 
 # --- What the endpoints take -------------------------------------------------------------------------------------

@@ -8,10 +8,8 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from ninja.schema import DjangoGetter
-from pydantic import model_validator
 
-from eventlab.labs.api import Detail, lab_from_request
+from eventlab.labs.api import Detail, ObjectBody, lab_from_request
 from eventlab.labs.services import store
 from eventlab.sim.runlog import Invalid
 
@@ -21,20 +19,7 @@ from .runs import LOG
 router = Router(tags=["two-phase commit"])
 
 
-class Body(Schema):
-    """A body is a JSON object: every field is optional in some of them, so a list or a string would otherwise be
-    taken as an object with no fields (django-ninja reads attributes off whatever it is given)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def an_object(cls, data: Any) -> Any:
-        given = data._obj if isinstance(data, DjangoGetter) else data  # django-ninja wraps it before we see it
-        if not isinstance(given, dict):
-            raise ValueError("the body must be a JSON object")
-        return data
-
-
-class TwoPCStart(Body):
+class TwoPCStart(ObjectBody):
     seed: Any = Field(1, description="The run is reproducible from (seed, participants, order, faults, the steps).")
     participants: Any = Field(["orders", "payments", "inventory"])
     order: Any = Field(None, description="Optional; by default Ada orders one book at 12.50.",
@@ -42,19 +27,19 @@ class TwoPCStart(Body):
     faults: Any = Field([], examples=[[{"kind": "coordinator_crash", "at": "after_decision"}]])
 
 
-class StepIn(Body):
+class StepIn(ObjectBody):
     deliver: Any = Field(None, description="The id of the in-flight message to deliver next (default: the earliest).")
 
 
-class FaultsIn(Body):
+class FaultsIn(ObjectBody):
     faults: Any = Field(..., examples=[[{"kind": "vote_no", "participant": "payments"}]])
 
 
-class RecoverIn(Body):
+class RecoverIn(ObjectBody):
     node: Any = Field(None, description="The crashed node to restart (default: every crashed node).")
 
 
-class ForkIn(Body):
+class ForkIn(ObjectBody):
     at_step: Any = Field(..., description="The step the what-if run starts from (0 to the run's steps).")
 
 
