@@ -299,6 +299,13 @@ ENGINE_EVENTS = {
 DELIVERIES = {"MessageDelivered", "TimerFired", "MessageDropped", "MessageDelayed", "MessageLost"}  # one per step
 
 
+def network_messages(history: list[SimEvent], outsiders: set[str]) -> int:
+    """How many messages the run sent over its network between its own nodes (timers and anything to or from
+    `outsiders`, such as the client, are not counted)."""
+    return sum(1 for e in history if e.type == "MessageSent" and e.data["from"] not in outsiders
+               and e.data["to"] not in outsiders)
+
+
 def _describe(message: Message) -> dict[str, Any]:
     return {"id": message.id, "type": message.type, "from": message.source, "to": message.target,
             "payload": message.payload, "due_ms": message.due_ms, "causation_id": message.causation_id}

@@ -15,6 +15,7 @@ from typing import Any
 
 from eventlab.sagas.runs import SagaRun
 from eventlab.sagas.runs import parse_start as saga_start
+from eventlab.sim.engine import network_messages
 from eventlab.sim.runlog import Invalid
 from eventlab.sim.validate import whole
 
@@ -140,8 +141,7 @@ def twopc_outcome(run: TwoPCRun) -> str:
 def messages_sent(run: Any) -> int:
     """Messages the protocol sent over the network (not timers, not the client's, the operator's or the other
     order's)."""
-    return sum(1 for e in run.history if e.type == "MessageSent" and e.data["from"] not in OUTSIDERS
-               and e.data["to"] not in OUTSIDERS)
+    return network_messages(run.history, OUTSIDERS)
 
 
 def recovered_by_hand(run: Any) -> bool:
@@ -164,7 +164,7 @@ def saga_numbers(run: SagaRun) -> dict[str, Any]:
 
 
 def twopc_numbers(run: TwoPCRun) -> dict[str, Any]:
-    holds = lock_holds(run)
+    holds = run.lock_holds()
     rows = sorted({row for hold in holds for row in hold["rows"]})
     blocked = run.blocked_ms()
     return {
@@ -175,23 +175,6 @@ def twopc_numbers(run: TwoPCRun) -> dict[str, Any]:
         "recovered": recovered_by_hand(run), "midway": [],
         "readers": twopc_reader_summary(rows, blocked),
     }
-
-
-def lock_holds(run: TwoPCRun) -> list[dict[str, Any]]:
-    """Each participant's locks: which rows, from when, until when (None: still held), for how long so far."""
-    holds: list[dict[str, Any]] = []
-    open_: dict[str, dict[str, Any]] = {}
-    for event in run.history:
-        node = event.data.get("node")
-        if event.type == "Prepared":
-            open_[node] = {"participant": node, "rows": list(event.data["locks"]), "since_ms": event.at_ms,
-                           "until_ms": None}
-            holds.append(open_[node])
-        elif event.type in ("Committed", "RolledBack") and node in open_:
-            open_.pop(node)["until_ms"] = event.at_ms
-    for hold in holds:
-        hold["ms"] = (hold["until_ms"] if hold["until_ms"] is not None else run.sim.clock_ms) - hold["since_ms"]
-    return holds
 
 
 # --- What another reader could see midway ---------------------------------------------------------------------------

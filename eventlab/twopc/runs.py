@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from eventlab.sim.engine import DELIVERIES
+from eventlab.sim.engine import DELIVERIES, network_messages
 from eventlab.sim.runlog import MAX_STEPS, Invalid, RunLog
 from eventlab.sim.validate import parse_order, whole
 
@@ -16,6 +16,7 @@ from .domain import (
     OTHER_ORDER_AT_MS,
     PARTICIPANTS,
     PROTOCOL_MESSAGES,
+    OtherOrder,
     folded,
     inject,
     outcome,
@@ -214,16 +215,25 @@ class TwoPCRun:
             for name in self.participants
         }
 
-    def lock_ms(self) -> int:
-        """How long rows were locked, over every participant (still-held locks count up to now)."""
-        total, held = 0, {}
+    def lock_holds(self) -> list[dict[str, Any]]:
+        """Each participant's locks: which rows, from when, until when (None: still held), for how long so far."""
+        holds: list[dict[str, Any]] = []
+        open_: dict[str, dict[str, Any]] = {}
         for event in self.history:
+            node = event.data.get("node")
             if event.type == "Prepared":
-                held[event.data["node"]] = (event.at_ms, len(event.data["locks"]))
-            elif event.type in ("Committed", "RolledBack") and event.data["node"] in held:
-                since, count = held.pop(event.data["node"])
-                total += (event.at_ms - since) * count
-        return total + sum((self.sim.clock_ms - since) * count for since, count in held.values())
+                open_[node] = {"participant": node, "rows": list(event.data["locks"]), "since_ms": event.at_ms,
+                               "until_ms": None}
+                holds.append(open_[node])
+            elif event.type in ("Committed", "RolledBack") and node in open_:
+                open_.pop(node)["until_ms"] = event.at_ms
+        for hold in holds:
+            hold["ms"] = (hold["until_ms"] if hold["until_ms"] is not None else self.sim.clock_ms) - hold["since_ms"]
+        return holds
+
+    def lock_ms(self) -> int:
+        """How long rows were locked, over every participant, in row-ms (still-held locks count up to now)."""
+        return sum(hold["ms"] * len(hold["rows"]) for hold in self.lock_holds())
 
     def blocked_ms(self) -> int:
         """How long the other order has waited for the stock row so far: from its first request until it got the
@@ -235,9 +245,8 @@ class TwoPCRun:
         return end - OTHER_ORDER_AT_MS
 
     def messages_sent(self) -> int:
-        """The protocol's messages (not timers, not the other order's)."""
-        return sum(1 for e in self.history if e.type == "MessageSent" and "other" not in (e.data["from"], e.data["to"])
-                   and e.data["to"] != "client" and e.data["from"] != "client")
+        """The protocol's messages (not timers, not the client's or the other order's)."""
+        return network_messages(self.history, {"client", OtherOrder.name})
 
     def as_dict(self) -> dict[str, Any]:
         return {
