@@ -31,6 +31,7 @@ FORK_KEYS = ("forked_from", "fork_step")
 # Sent when a learner's action brings a run to its end (request, page, run, outcome): the course records it as
 # progress (eventlab.learn) without the labs knowing about the course.
 run_finished = Signal()
+LABS: dict[str, RunPages] = {}  # each simulation lab's run pages, by page key (its views module makes them)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class RunPages:
     given_from_form: Callable[[str, Any], dict[str, Any]]  # (action, POST) -> the run's input
     actions: tuple[str, ...]  # the buttons a run page posts ("reset" included)
     choices: dict[str, Any] = field(default_factory=dict)  # what the run page's forms offer
+
+    def __post_init__(self) -> None:
+        LABS[self.page] = self
 
     # --- a run in a view ----------------------------------------------------------------------------------------
 
@@ -92,8 +96,11 @@ class RunPages:
         return render(request, f"{self.templates}/lab.html", self.lab_context(request, lab_for(request, lab_id)))
 
     def start_preset(self, request: HttpRequest, lab_id: str) -> HttpResponse:
-        lab = lab_for(request, lab_id)
-        preset = self.presets.objects.filter(pk=request.POST.get("preset", "")[:64]).first()
+        return self.open_preset(request, lab_for(request, lab_id), request.POST.get("preset", "")[:64])
+
+    def open_preset(self, request: HttpRequest, lab: Lab, slug: str) -> HttpResponse:
+        """Start preset `slug` in `lab` and go to the run (or the lab page with a 422 if the preset cannot start)."""
+        preset = self.presets.objects.filter(pk=slug).first()
         if preset is None:
             raise Http404("No such preset.")
         try:  # presets are edited in the admin: one may not be a start a run can take

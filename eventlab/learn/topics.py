@@ -40,8 +40,8 @@ LAB_VIEWS: dict[tuple[str, str], tuple[str, str]] = {
     ("twopc", "matrix"): ("twopc-matrix", ""),
     ("resilience", "lab"): ("resilience-lab", ""),
 }
-# The URL name of each simulation lab's "start this preset" endpoint (a POST with a `preset` field).
-PRESET_ENDPOINTS = {"sagas": "saga-preset", "twopc": "twopc-preset", "resilience": "resilience-preset"}
+# The simulation labs, whose presets "try it" starts (eventlab.labs.runpages.LABS).
+PRESET_LABS = ("sagas", "twopc", "resilience")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Target:
             raise ValueError(f"unknown lab {self.lab!r}")
         if bool(self.preset) == bool(self.view):
             raise ValueError("a target is a preset or a view, not both")
-        if self.preset and self.lab not in PRESET_ENDPOINTS:
+        if self.preset and self.lab not in PRESET_LABS:
             raise ValueError(f"{self.lab} has no presets to start")
         if self.view and (self.lab, self.view) not in LAB_VIEWS:
             raise ValueError(f"unknown view {self.view!r} of {self.lab}")

@@ -15,16 +15,17 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import select_template
-from django.urls import resolve, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from eventlab.labs import runpages
 from eventlab.labs.views import working_lab
 
 from . import progress as events
 from . import quiz, services, topics
 from .models import Question
 from .progress import Progress
-from .topics import DIAGRAMS, LAB_VIEWS, PRESET_ENDPOINTS, SECTIONS, TOPICS, Target
+from .topics import DIAGRAMS, LAB_VIEWS, SECTIONS, TOPICS, Target
 
 FEW = 4  # quiz questions shown on a topic page (all of them with ?quiz=all)
 MAX_FIELD = 64  # longest choice key read from a form
@@ -232,11 +233,7 @@ def try_it(request: HttpRequest) -> HttpResponse:
         topic_slug = ""
     lab = working_lab(request)
     if target.preset:
-        # The lab's own "start this preset" endpoint, called in place: it starts the run and redirects to it.
-        view = resolve(reverse(PRESET_ENDPOINTS[target.lab], args=[lab.id])).func
-        request.POST = QueryDict(mutable=True)
-        request.POST["preset"] = target.preset
-        response = view(request, lab_id=lab.id)
+        response = runpages.LABS[target.lab].open_preset(request, lab, target.preset)
     else:
         url_name, fragment = LAB_VIEWS[(target.lab, target.view)]
         response = redirect(reverse(url_name, args=[lab.id]) + (f"#{fragment}" if fragment else ""))
