@@ -20,13 +20,15 @@ store = DjangoEventStore()
 projector = Projector(bank_projections.ALL.values())
 
 
-def create_lab(title: str = "Bank lab", kind: str = Lab.Kind.WORKING) -> tuple[Lab, str]:
-    """A new, empty lab with the default read models switched on. Returns the lab and its secret API token."""
+def create_lab(title: str = "Bank lab", kind: str = Lab.Kind.WORKING,
+               read_models: bool = True) -> tuple[Lab, str]:
+    """A new, empty lab, with the default read models switched on unless `read_models` is false. Returns the lab
+    and its secret API token."""
     token = secrets.token_urlsafe(24)
     with transaction.atomic():
         lab = Lab.objects.create(title=title, kind=kind, token_hash=hash_token(token))
         store.create_log(lab.id)
-        for projection in bank_projections.DEFAULT:
+        for projection in bank_projections.DEFAULT if read_models else ():
             projector.enable(lab.id, projection.name)
     return lab, token
 

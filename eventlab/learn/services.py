@@ -7,15 +7,12 @@ that stream (progress.fold). It is a lab like any other, so the bank lab's event
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
-
-from django.db import transaction
 
 from eventlab.eventstore.core import AppendResult, NewEvent, fingerprint
 from eventlab.labs.access import SESSION_PERSONAL, add_to_session, session_labs
-from eventlab.labs.models import Lab, Scenario, hash_token
-from eventlab.labs.services import store, write
+from eventlab.labs.models import Lab, Scenario
+from eventlab.labs.services import create_lab, store, write
 
 from . import progress as progress_events
 from .progress import Progress
@@ -33,11 +30,8 @@ def personal_lab(session, create: bool = False) -> Lab | None:
             return lab
     if not create:
         return None
-    with transaction.atomic():
-        # No read models: the bank's would only fold these events into empty bank documents.
-        lab = Lab.objects.create(title=PERSONAL_TITLE, kind=Lab.Kind.PERSONAL,
-                                 token_hash=hash_token(secrets.token_urlsafe(24)))
-        store.create_log(lab.id)
+    # No read models: the bank's would only fold these events into empty bank documents.
+    lab, _token = create_lab(PERSONAL_TITLE, Lab.Kind.PERSONAL, read_models=False)
     session[SESSION_PERSONAL] = lab.id
     add_to_session(session, lab, current=False)
     return lab
