@@ -7,38 +7,36 @@ Writers act through `eventlab.resilience.services` in a worker thread (as a view
 same way as in the app: on_commit -> `appended` signal -> channel layer group -> consumer -> read from the store.
 """
 
-import html
 import json
 import re
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from eventlab.asgi import application
 from eventlab.labs.models import Lab
-from eventlab.labs.services import store
 from eventlab.resilience import services
+from tests.integration.run_sockets import (
+    ORIGIN,
+    browser_session,
+    connected,
+    head,
+    news,
+    panels,
+    push,
+    pushed_head,
+    received,
+    words,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = (b"origin", b"http://testserver")
 BREAKER = {"window": "count", "window_size": 10, "minimum_calls": 5, "failure_rate_threshold": 50,
            "wait_open_ms": 5000, "half_open_calls": 3}
 
 
 # --- Helpers ------------------------------------------------------------------------------------------------------
-
-
-@database_sync_to_async
-def browser_session() -> tuple[str, str]:
-    """A browser that opened /labs/resilience/: its working lab's id and its session cookie."""
-    client = Client()
-    response = client.get("/labs/resilience/")
-    assert response.status_code == 302
-    assert response["Location"].endswith("/resilience/")
-    return response["Location"].split("/")[2], client.cookies["sessionid"].value
 
 
 @database_sync_to_async
@@ -62,11 +60,6 @@ def fork(lab_id: str, run_id: str, at_step: int):
     return services.act(Lab.objects.get(pk=lab_id), run_id, {"input": "step"}, fork_at=at_step)
 
 
-@database_sync_to_async
-def head(lab_id: str) -> int:
-    return store.head(lab_id)
-
-
 def view(run: str, after: int, at: int | None = None, **extra) -> str:
     shown = {"page": "resilience", "run": run, "after": after, **extra}
     if at is not None:
@@ -74,56 +67,15 @@ def view(run: str, after: int, at: int | None = None, **extra) -> str:
     return json.dumps(shown)
 
 
-async def connected(lab_id: str, cookie: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, f"/ws/labs/{lab_id}/",
-                                         headers=[ORIGIN, (b"cookie", f"sessionid={cookie}".encode())])
-    accepted, _ = await communicator.connect(timeout=5)
-    assert accepted
-    return communicator
-
-
-async def received(communicator: WebsocketCommunicator, quiet: float = 0.5) -> list[str]:
-    """Every message until the socket has been quiet for `quiet` seconds."""
-    messages = []
-    while not await communicator.receive_nothing(timeout=quiet):
-        messages.append(await communicator.receive_from(timeout=5))
-    return messages
-
-
-async def push(communicator: WebsocketCommunicator) -> list[str]:
-    """One push: the lab head (always first), then whatever the run's view got."""
-    first = await communicator.receive_from(timeout=5)
-    assert first.startswith('<span id="lab-head" class="head"'), first
-    assert 'hx-swap-oob="true"' in first
-    return [first, *await received(communicator, quiet=0.3)]
-
-
-def pushed_head(message: str) -> int:
-    return int(re.search(r'id="lab-head" class="head" data-head="(\d+)"', message).group(1))
-
-
-def panels(messages: list[str]) -> list[str]:
-    return [m for m in messages if '<div id="run" ' in m]
-
-
-def news(messages: list[str]) -> list[str]:
-    """The "run moved on" notice, sent on its own (the panel carries an empty #run-news of its own)."""
-    return [m for m in messages if m.startswith('<p id="run-news"')]
-
-
 def seconds(message: str) -> int:
     return int(re.search(r'<strong id="step-count">(\d+)</strong>', message).group(1))
-
-
-def words(message: str) -> str:
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", message))).strip()
 
 
 # --- Following the head -----------------------------------------------------------------------------------------------
 
 
 async def test_a_tab_following_the_head_gets_the_run_panel_when_another_writer_steps_the_run():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("resilience")
     run_id, version = await start(lab_id)
     communicator = await connected(lab_id, cookie)
     await communicator.send_to(text_data=view(run_id, after=version))
@@ -146,7 +98,7 @@ async def test_a_tab_following_the_head_gets_the_run_panel_when_another_writer_s
 
 
 async def test_the_panel_follows_a_breaker_opening_and_a_kill():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("resilience")
     run_id, version = await start(lab_id, {"breaker": BREAKER},
                                   [{"kind": "failure_rate", "service": "payments", "pct": 100, "at_ms": 2000}])
     communicator = await connected(lab_id, cookie)
@@ -165,7 +117,7 @@ async def test_the_panel_follows_a_breaker_opening_and_a_kill():
 
 
 async def test_a_tab_that_reconnects_behind_gets_the_panel_at_once_and_one_that_is_current_does_not():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("resilience")
     run_id, version = await start(lab_id)
     run = await act(lab_id, run_id, times=3)
     behind = await connected(lab_id, cookie)
@@ -182,7 +134,7 @@ async def test_a_tab_that_reconnects_behind_gets_the_panel_at_once_and_one_that_
 
 
 async def test_another_run_moving_in_the_same_lab_sends_only_the_lab_head():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("resilience")
     watched, version = await start(lab_id)
     other, _ = await start(lab_id, {"rate_rps": 5})
     communicator = await connected(lab_id, cookie)
@@ -202,7 +154,7 @@ async def test_another_run_moving_in_the_same_lab_sends_only_the_lab_head():
 
 
 async def test_a_what_if_fork_of_the_run_does_not_move_the_original_runs_panel():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("resilience")
     run_id, _ = await start(lab_id)
     run = await act(lab_id, run_id, times=3)
     communicator = await connected(lab_id, cookie)
@@ -218,8 +170,8 @@ async def test_a_what_if_fork_of_the_run_does_not_move_the_original_runs_panel()
 
 
 async def test_a_lab_never_hears_of_another_labs_run_even_by_its_id():
-    lab_a, cookie_a = await browser_session()
-    lab_b, cookie_b = await browser_session()
+    lab_a, cookie_a = await browser_session("resilience")
+    lab_b, cookie_b = await browser_session("resilience")
     run_id, version = await start(lab_a)
     await act(lab_a, run_id)
     socket_b = await connected(lab_b, cookie_b)
@@ -237,8 +189,8 @@ async def test_a_lab_never_hears_of_another_labs_run_even_by_its_id():
 
 
 async def test_a_socket_for_a_lab_the_session_may_not_use_is_closed_with_4404():
-    lab_a, _cookie_a = await browser_session()
-    _lab_b, cookie_b = await browser_session()
+    lab_a, _cookie_a = await browser_session("resilience")
+    _lab_b, cookie_b = await browser_session("resilience")
     communicator = WebsocketCommunicator(application, f"/ws/labs/{lab_a}/",
                                          headers=[ORIGIN, (b"cookie", f"sessionid={cookie_b}".encode())])
     accepted, _ = await communicator.connect(timeout=5)
@@ -250,7 +202,7 @@ async def test_a_socket_for_a_lab_the_session_may_not_use_is_closed_with_4404():
 
 
 async def test_a_tab_looking_back_gets_the_news_notice_not_the_panel():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("resilience")
     run_id, _ = await start(lab_id)
     run = await act(lab_id, run_id, times=3)
     communicator = await connected(lab_id, cookie)
@@ -272,7 +224,7 @@ async def test_a_tab_looking_back_gets_the_news_notice_not_the_panel():
 
 
 async def test_one_second_past_is_singular():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("resilience")
     run_id, _ = await start(lab_id)
     run = await act(lab_id, run_id, times=2)
     communicator = await connected(lab_id, cookie)
@@ -287,7 +239,7 @@ async def test_one_second_past_is_singular():
 
 
 async def test_two_tabs_on_one_run_one_following_and_one_looking_back():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("resilience")
     run_id, _ = await start(lab_id)
     run = await act(lab_id, run_id, times=2)
     following = await connected(lab_id, cookie)
@@ -329,7 +281,7 @@ async def test_two_tabs_on_one_run_one_following_and_one_looking_back():
     ],
 )
 async def test_a_malformed_view_gets_a_live_error_and_the_socket_keeps_working(frame, reason):
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("resilience")
     run_id, version = await start(lab_id)
     await act(lab_id, run_id)
     communicator = await connected(lab_id, cookie)
@@ -347,7 +299,7 @@ async def test_a_malformed_view_gets_a_live_error_and_the_socket_keeps_working(f
 
 
 async def test_a_view_of_an_unknown_run_or_no_run_pushes_only_the_head():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("resilience")
     run_id, _ = await start(lab_id)
     communicator = await connected(lab_id, cookie)
 

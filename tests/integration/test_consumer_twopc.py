@@ -7,39 +7,37 @@ Writers act through `eventlab.twopc.services` in a worker thread (as a view woul
 way as in the app: on_commit -> `appended` signal -> channel layer group -> consumer -> read from the store.
 """
 
-import html
 import json
 import re
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from eventlab.asgi import application
 from eventlab.labs.models import Lab
-from eventlab.labs.services import store
 from eventlab.sagas import services as sagas
 from eventlab.twopc import services
+from tests.integration.run_sockets import (
+    ORIGIN,
+    browser_session,
+    connected,
+    head,
+    news,
+    panels,
+    push,
+    pushed_head,
+    received,
+    words,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = (b"origin", b"http://testserver")
 ORDER = {"customer": "Ada", "items": [{"sku": "book", "qty": 1, "price": "12.50"}]}
 CRASH = {"kind": "coordinator_crash", "at": "before_decision", "restart_after_ms": None}
 
 
 # --- Helpers ------------------------------------------------------------------------------------------------------
-
-
-@database_sync_to_async
-def browser_session() -> tuple[str, str]:
-    """A browser that opened /labs/twopc/: its working lab's id and its session cookie."""
-    client = Client()
-    response = client.get("/labs/twopc/")
-    assert response.status_code == 302
-    assert response["Location"].endswith("/twopc/")
-    return response["Location"].split("/")[2], client.cookies["sessionid"].value
 
 
 @database_sync_to_async
@@ -70,53 +68,11 @@ def saga_run(lab_id: str) -> str:
     return sagas.start(Lab.objects.get(pk=lab_id), {"mode": "orchestration", "order": ORDER}).id
 
 
-@database_sync_to_async
-def head(lab_id: str) -> int:
-    return store.head(lab_id)
-
-
 def twopc_view(run: str, after: int, at: int | None = None) -> str:
     view = {"page": "twopc", "run": run, "after": after}
     if at is not None:
         view["at"] = at
     return json.dumps(view)
-
-
-async def connected(lab_id: str, cookie: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, f"/ws/labs/{lab_id}/",
-                                         headers=[ORIGIN, (b"cookie", f"sessionid={cookie}".encode())])
-    accepted, _ = await communicator.connect(timeout=5)
-    assert accepted
-    return communicator
-
-
-async def received(communicator: WebsocketCommunicator, quiet: float = 0.5) -> list[str]:
-    """Every message until the socket has been quiet for `quiet` seconds."""
-    messages = []
-    while not await communicator.receive_nothing(timeout=quiet):
-        messages.append(await communicator.receive_from(timeout=5))
-    return messages
-
-
-async def push(communicator: WebsocketCommunicator) -> list[str]:
-    """One push: the lab head (always first), then whatever the run's view got."""
-    first = await communicator.receive_from(timeout=5)
-    assert first.startswith('<span id="lab-head" class="head"'), first
-    assert 'hx-swap-oob="true"' in first
-    return [first, *await received(communicator, quiet=0.3)]
-
-
-def pushed_head(message: str) -> int:
-    return int(re.search(r'id="lab-head" class="head" data-head="(\d+)"', message).group(1))
-
-
-def panels(messages: list[str]) -> list[str]:
-    return [m for m in messages if '<div id="run" ' in m]
-
-
-def news(messages: list[str]) -> list[str]:
-    """The "run moved on" notice, sent on its own (the panel carries an empty #run-news of its own)."""
-    return [m for m in messages if m.startswith('<p id="run-news"')]
 
 
 def step_count(message: str) -> int:
@@ -127,15 +83,11 @@ def outcome(message: str) -> str:
     return re.search(r'<span class="outcome outcome-(\w+)" id="outcome">', message).group(1)
 
 
-def words(message: str) -> str:
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", message))).strip()
-
-
 # --- Following the head -----------------------------------------------------------------------------------------------
 
 
 async def test_a_tab_following_the_head_gets_the_run_panel_when_another_writer_steps_the_run():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, version = await start(lab_id)
     communicator = await connected(lab_id, cookie)
     await communicator.send_to(text_data=twopc_view(run_id, after=version))
@@ -160,7 +112,7 @@ async def test_a_tab_following_the_head_gets_the_run_panel_when_another_writer_s
 
 
 async def test_the_panel_follows_every_move_to_the_end():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, version = await start(lab_id)
     communicator = await connected(lab_id, cookie)
     await communicator.send_to(text_data=twopc_view(run_id, after=version))
@@ -179,7 +131,7 @@ async def test_the_panel_follows_every_move_to_the_end():
 
 
 async def test_a_crash_and_a_recovery_in_another_browser_reach_the_panel():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, version = await start(lab_id, faults=[CRASH])
     communicator = await connected(lab_id, cookie)
     await communicator.send_to(text_data=twopc_view(run_id, after=version))
@@ -199,7 +151,7 @@ async def test_a_crash_and_a_recovery_in_another_browser_reach_the_panel():
 
 
 async def test_a_tab_that_reconnects_behind_gets_the_panel_at_once_and_one_that_is_current_does_not():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, version = await start(lab_id)
     run = await act(lab_id, run_id, times=3)
     behind = await connected(lab_id, cookie)
@@ -216,7 +168,7 @@ async def test_a_tab_that_reconnects_behind_gets_the_panel_at_once_and_one_that_
 
 
 async def test_another_run_moving_in_the_same_lab_sends_only_the_lab_head():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     watched, version = await start(lab_id)
     other, _ = await start(lab_id, faults=[{"kind": "vote_no", "participant": "payments"}])
     communicator = await connected(lab_id, cookie)
@@ -237,7 +189,7 @@ async def test_another_run_moving_in_the_same_lab_sends_only_the_lab_head():
 
 
 async def test_a_what_if_fork_of_the_run_does_not_move_the_original_runs_panel():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, _ = await start(lab_id)
     run = await act(lab_id, run_id, times=3)
     communicator = await connected(lab_id, cookie)
@@ -253,8 +205,8 @@ async def test_a_what_if_fork_of_the_run_does_not_move_the_original_runs_panel()
 
 
 async def test_a_lab_never_hears_of_another_labs_run_even_by_its_id():
-    lab_a, cookie_a = await browser_session()
-    lab_b, cookie_b = await browser_session()
+    lab_a, cookie_a = await browser_session("twopc")
+    lab_b, cookie_b = await browser_session("twopc")
     run_id, version = await start(lab_a)
     await act(lab_a, run_id)
     socket_b = await connected(lab_b, cookie_b)
@@ -272,8 +224,8 @@ async def test_a_lab_never_hears_of_another_labs_run_even_by_its_id():
 
 
 async def test_a_socket_for_a_lab_the_session_may_not_use_is_closed_with_4404():
-    lab_a, _ = await browser_session()
-    _, cookie_b = await browser_session()
+    lab_a, _ = await browser_session("twopc")
+    _, cookie_b = await browser_session("twopc")
     communicator = WebsocketCommunicator(application, f"/ws/labs/{lab_a}/",
                                          headers=[ORIGIN, (b"cookie", f"sessionid={cookie_b}".encode())])
 
@@ -284,7 +236,7 @@ async def test_a_socket_for_a_lab_the_session_may_not_use_is_closed_with_4404():
 
 
 async def test_html_in_the_customer_name_is_escaped_in_the_pushed_panel():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, version = await start(lab_id, customer="<script>alert(1)</script>")
     communicator = await connected(lab_id, cookie)
     await communicator.send_to(text_data=twopc_view(run_id, after=version))
@@ -303,7 +255,7 @@ async def test_html_in_the_customer_name_is_escaped_in_the_pushed_panel():
 
 
 async def test_a_tab_looking_back_gets_the_news_notice_not_the_panel():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, _ = await start(lab_id)
     run = await act(lab_id, run_id, times=3)
     communicator = await connected(lab_id, cookie)
@@ -325,7 +277,7 @@ async def test_a_tab_looking_back_gets_the_news_notice_not_the_panel():
 
 
 async def test_one_step_past_is_singular():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, _ = await start(lab_id)
     run = await act(lab_id, run_id, times=2)
     communicator = await connected(lab_id, cookie)
@@ -340,7 +292,7 @@ async def test_one_step_past_is_singular():
 
 
 async def test_two_tabs_on_one_run_one_following_and_one_looking_back():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, _ = await start(lab_id)
     run = await act(lab_id, run_id, times=2)
     following = await connected(lab_id, cookie)
@@ -360,7 +312,7 @@ async def test_two_tabs_on_one_run_one_following_and_one_looking_back():
 
 
 async def test_a_tab_that_stops_looking_back_follows_the_head_again():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, _ = await start(lab_id)
     run = await act(lab_id, run_id, times=2)
     communicator = await connected(lab_id, cookie)
@@ -393,7 +345,7 @@ async def test_a_tab_that_stops_looking_back_follows_the_head_again():
     ],
 )
 async def test_a_malformed_twopc_view_gets_a_live_error_and_the_socket_keeps_working(view, reason):
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, version = await start(lab_id)
     await act(lab_id, run_id)
     communicator = await connected(lab_id, cookie)
@@ -411,7 +363,7 @@ async def test_a_malformed_twopc_view_gets_a_live_error_and_the_socket_keeps_wor
 
 
 async def test_a_twopc_view_of_an_unknown_run_a_saga_run_or_no_run_pushes_only_the_head():
-    lab_id, cookie = await browser_session()
+    lab_id, cookie = await browser_session("twopc")
     run_id, _ = await start(lab_id)
     saga_id = await saga_run(lab_id)
     communicator = await connected(lab_id, cookie)
