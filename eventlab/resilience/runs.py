@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from eventlab.sim.runlog import Invalid, RunLog
-from eventlab.sim.validate import whole
+from eventlab.sim.validate import fault_specs, whole
 
 from .breaker import BreakerSettings
 from .bulkhead import BulkheadSettings
@@ -170,18 +170,8 @@ def settings_dict(settings: Settings) -> dict[str, Any]:
 
 
 def parse_faults(data: Any, now_ms: int = 0, instances: dict[str, int] | None = None) -> list[dict[str, Any]]:
-    if not isinstance(data, list):
-        raise Invalid("Faults must be a list.")
-    if len(data) > MAX_FAULTS:
-        raise Invalid(f"At most {MAX_FAULTS} faults at once.")
     faults = []
-    for spec in data:
-        if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
-            raise Invalid('A fault is an object with a "kind".')
-        kind = spec["kind"]
-        if kind not in FAULT_FIELDS:
-            raise Invalid(f"Unknown fault kind {kind[:40]!r}. The kinds are: {', '.join(FAULT_KINDS)}.")
-        _object(spec, f"A {kind} fault", FAULT_FIELDS[kind] | {"kind"})
+    for kind, spec in fault_specs(data, FAULT_FIELDS, MAX_FAULTS, unknown_word="setting"):
         fault = {"kind": kind, "service": _choice(spec.get("service"), "The service", SERVICES)}
         if kind == "failure_rate":
             fault["pct"] = _number(spec.get("pct"), "pct", 0, 100)

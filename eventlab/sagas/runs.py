@@ -13,10 +13,9 @@ from typing import Any
 
 from eventlab.sim.engine import DELIVERIES, ENGINE_EVENTS, SimEvent
 from eventlab.sim.runlog import MAX_STEPS, Invalid
-from eventlab.sim.validate import parse_order, whole
+from eventlab.sim.validate import fault_specs, parse_order, whole
 
 from .domain import (
-    FAULT_KINDS,
     FINAL,
     SERVICES,
     Orchestrator,
@@ -51,22 +50,10 @@ FAULT_FIELDS = {
 def parse_faults(data: Any, mode: str, after_step: int = 0) -> list[dict[str, Any]]:
     """Fault specs as the API takes them, checked and with defaults filled in. `after_step`: the run's step now
     (a crash must come later)."""
-    if not isinstance(data, list):
-        raise Invalid("Faults must be a list.")
-    if len(data) > MAX_FAULTS:
-        raise Invalid(f"At most {MAX_FAULTS} faults at once.")
-    return [_fault(spec, mode, after_step) for spec in data]
+    return [_fault(kind, spec, mode, after_step) for kind, spec in fault_specs(data, FAULT_FIELDS, MAX_FAULTS)]
 
 
-def _fault(spec: Any, mode: str, after_step: int) -> dict[str, Any]:
-    if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
-        raise Invalid('A fault is an object with a "kind".')
-    kind = spec["kind"]
-    if kind not in FAULT_FIELDS:
-        raise Invalid(f"Unknown fault kind {kind[:40]!r}. The kinds are: {', '.join(FAULT_KINDS)}.")
-    unknown = set(spec) - FAULT_FIELDS[kind] - {"kind"}
-    if unknown:
-        raise Invalid(f"A {kind} fault has no field {sorted(unknown)[0][:40]!r}.")
+def _fault(kind: str, spec: dict[str, Any], mode: str, after_step: int) -> dict[str, Any]:
     fault: dict[str, Any] = {"kind": kind}
     if "service" in FAULT_FIELDS[kind]:
         if spec.get("service") not in SERVICES:

@@ -27,6 +27,28 @@ def text(value: Any, name: str, longest: int) -> str:
     return value.strip()
 
 
+def fault_specs(data: Any, fields: dict[str, set[str]], most: int, unknown_word: str = "field"
+                ) -> list[tuple[str, dict[str, Any]]]:
+    """The faults a lab was sent, checked for their shape: a list of at most `most` objects, each with a `kind` of
+    `fields` and only that kind's fields. Returns (kind, spec) pairs for the lab to read each kind's values."""
+    if not isinstance(data, list):
+        raise Invalid("Faults must be a list.")
+    if len(data) > most:
+        raise Invalid(f"At most {most} faults at once.")
+    specs = []
+    for spec in data:
+        if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
+            raise Invalid('A fault is an object with a "kind".')
+        kind = spec["kind"]
+        if kind not in fields:
+            raise Invalid(f"Unknown fault kind {kind[:40]!r}. The kinds are: {', '.join(fields)}.")
+        unknown = set(spec) - fields[kind] - {"kind"}
+        if unknown:
+            raise Invalid(f"A {kind} fault has no {unknown_word} {sorted(unknown)[0][:40]!r}.")
+        specs.append((kind, spec))
+    return specs
+
+
 def parse_order(data: Any, order_id: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Invalid("An order is an object with a customer and items.")

@@ -8,11 +8,10 @@ from typing import Any
 
 from eventlab.sim.engine import DELIVERIES, network_messages
 from eventlab.sim.runlog import MAX_STEPS, Invalid, RunLog
-from eventlab.sim.validate import parse_order, whole
+from eventlab.sim.validate import fault_specs, parse_order, whole
 
 from .domain import (
     CRASH_POINTS,
-    FAULT_KINDS,
     OTHER_ORDER_AT_MS,
     PARTICIPANTS,
     PROTOCOL_MESSAGES,
@@ -36,22 +35,10 @@ FAULT_FIELDS = {
 
 
 def parse_faults(data: Any, participants: list[str]) -> list[dict[str, Any]]:
-    if not isinstance(data, list):
-        raise Invalid("Faults must be a list.")
-    if len(data) > MAX_FAULTS:
-        raise Invalid(f"At most {MAX_FAULTS} faults at once.")
-    return [_fault(spec, participants) for spec in data]
+    return [_fault(kind, spec, participants) for kind, spec in fault_specs(data, FAULT_FIELDS, MAX_FAULTS)]
 
 
-def _fault(spec: Any, participants: list[str]) -> dict[str, Any]:
-    if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
-        raise Invalid('A fault is an object with a "kind".')
-    kind = spec["kind"]
-    if kind not in FAULT_FIELDS:
-        raise Invalid(f"Unknown fault kind {kind[:40]!r}. The kinds are: {', '.join(FAULT_KINDS)}.")
-    unknown = set(spec) - FAULT_FIELDS[kind] - {"kind"}
-    if unknown:
-        raise Invalid(f"A {kind} fault has no field {sorted(unknown)[0][:40]!r}.")
+def _fault(kind: str, spec: dict[str, Any], participants: list[str]) -> dict[str, Any]:
     fault: dict[str, Any] = {"kind": kind}
     if "participant" in FAULT_FIELDS[kind]:
         if spec.get("participant") not in participants:
