@@ -28,6 +28,7 @@ from eventlab.labs.views import lab_bar_context, working_lab
 from . import services
 from .api import parse_instant
 from .domain import Rejected, fold, from_recorded, parse_account_id, stream_name
+from .signals import command_handled
 
 PAGE_SIZE = 25
 BANK_TYPES = ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed"]
@@ -132,6 +133,7 @@ def command(request: HttpRequest, lab_id: str) -> HttpResponse:
         outcome = Outcome(name or "Command", False, [], expected, command_id, payload=payload)
     else:
         outcome = run(lab, payload, command_id, expected, name or "Command")
+    command_handled.send(sender=Outcome, request=request, lab=lab, payload=payload, outcome=outcome)
     return _show_outcome(request, lab, outcome, 200 if outcome.accepted else (409 if outcome.conflict else 422))
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eventlab.eventstore.core import AppendResult, NewEvent, fingerprint
-from eventlab.labs.access import SESSION_PERSONAL, add_to_session, session_labs
+from eventlab.labs.access import SESSION_CURRENT, SESSION_PERSONAL, add_to_session, session_labs
 from eventlab.labs.models import Lab, Scenario
 from eventlab.labs.services import create_lab, store, write
 
+from . import codeview
 from . import progress as progress_events
 from .progress import Progress
 from .topics import LAB_VIEWS
@@ -76,3 +77,84 @@ def known_presets() -> dict[str, set[str]]:
         "twopc": set(TwoPCPreset.objects.values_list("slug", flat=True)),
         "resilience": set(ResiliencePreset.objects.values_list("slug", flat=True)),
     }
+
+
+# --- The Event Sourcing page's code view: the learner's last bank command --------------------------------------------
+
+SESSION_BANK_COMMANDS = "bank_last_command"  # {lab id: what the session's last bank command was and what decide saw}
+KEEP_BANK_COMMANDS = 10
+
+
+def remember_bank_command(sender, request, lab: Lab, payload: dict, outcome, **kwargs) -> None:
+    """The bank lab handled a command from this session's form: remember it, per lab, with the stream version decide
+    saw, so the Event Sourcing page can run decide again on that state and light the branch that handled it.
+
+    `stage` says how far it got: "decided" (decide accepted or refused it), "conflict" (the expected version was
+    stale, so decide never ran), or "input" (refused while reading the form, before decide)."""
+    from eventlab.bank.domain import Rejected, parse_command
+    from eventlab.bank.handlers import load_account
+
+    before: int | None = None
+    if outcome.conflict is not None:
+        stage = "conflict"
+    elif outcome.accepted and outcome.events:
+        stage, before = "decided", outcome.events[0].version - 1
+    else:
+        stage = "input"
+        try:
+            command = parse_command(payload)
+        except Rejected:
+            command = None
+        if command is not None:  # refused: by decide (the same words on the current state), or before it
+            state = load_account(store, lab.id, command.account_id).account
+            handled = codeview.handled_by(state, command)
+            if not handled.accepted and handled.reason == outcome.reason:
+                stage, before = "decided", state.version
+    entry = {
+        "command": str(payload.get("command", ""))[:40], "account_id": str(payload.get("account_id", ""))[:40],
+        "amount": str(payload.get("amount", ""))[:20], "owner": str(payload.get("owner", ""))[:100],
+        "accepted": bool(outcome.accepted), "duplicate": bool(outcome.duplicate), "reason": outcome.reason[:300],
+        "stage": stage, "before_version": before,
+    }
+    remembered = dict(request.session.get(SESSION_BANK_COMMANDS) or {})
+    remembered.pop(lab.id, None)
+    remembered[lab.id] = entry
+    request.session[SESSION_BANK_COMMANDS] = dict(list(remembered.items())[-KEEP_BANK_COMMANDS:])
+
+
+def code_view(session) -> dict:
+    """What the Event Sourcing page's code view shows: the bank's decide and evolve, highlighted, with the branch
+    that handled this session's last command in its working lab lit (nothing lit when there is none), and the
+    guide's Scala version."""
+    from eventlab.bank.domain import Rejected, parse_command
+    from eventlab.bank.handlers import load_account
+
+    source = codeview.load()
+    lab_id = session.get(SESSION_CURRENT)
+    lab = Lab.objects.filter(pk=lab_id, kind=Lab.Kind.WORKING).first() if lab_id in session_labs(session) else None
+    entry = (session.get(SESSION_BANK_COMMANDS) or {}).get(lab.id) if lab is not None else None
+    view: dict = {"lab": lab, "last": entry, "handled": None, "decide_branch": None, "evolve_branches": (),
+                  "path": "eventlab/bank/domain.py"}
+    lit: tuple[int, ...] = ()
+    if entry and entry.get("stage") == "decided" and isinstance(entry.get("before_version"), int):
+        try:
+            command = parse_command({k: entry[k] for k in ("command", "account_id", "amount", "owner")})
+        except Rejected:
+            command = None
+        if command is not None:
+            state = load_account(store, lab.id, command.account_id, version=entry["before_version"]).account
+            handled = codeview.handled_by(state, command, source)
+            view.update(handled=handled, decide_branch=handled.decide,
+                        decide_lines=codeview.lines_text(handled.decide.lines) if handled.decide else "",
+                        evolve_branches=[{"branch": b, "lines": codeview.lines_text(b.lines)}
+                                         for b in handled.evolve])
+            for branch in (handled.decide, *handled.evolve):
+                if branch is not None:
+                    lit += branch.lines
+    view["functions"] = [
+        {"name": name, "first": source.spans[name][0], "last": source.spans[name][1],
+         "html": codeview.python_html(name, lit, source)}
+        for name in codeview.SHOWN
+    ]
+    view["scala_html"] = codeview.scala_html()
+    return view

@@ -29,6 +29,7 @@ from .topics import DIAGRAMS, LAB_VIEWS, SECTIONS, TOPICS, Target
 
 FEW = 4  # quiz questions shown on a topic page (all of them with ?quiz=all)
 MAX_FIELD = 64  # longest choice key read from a form
+CODE_VIEW_TOPIC = "event-sourcing"  # the page showing the bank's decide/evolve with the last command's branch lit
 
 
 # --- The course map ----------------------------------------------------------------------------------------------------
@@ -84,6 +85,7 @@ def render_topic(request: HttpRequest, topic: topics.Topic, progress: Progress, 
         "picture": picture(topic.diagram, progress, request.GET.get("stage")) if topic.diagram else None,
         "questions": [question_view(q, progress, errors or {}, submitted or {}) for q in shown],
         "question_count": len(questions), "show_all": show_all,
+        "code": services.code_view(request.session) if topic.slug == CODE_VIEW_TOPIC else None,
     }
     return HttpResponse(template.render(context, request), status=status)
 

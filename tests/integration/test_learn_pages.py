@@ -746,3 +746,105 @@ def test_a_crawl_of_the_whole_site_finds_no_error_and_no_broken_anchor(client, p
     assert any(re.fullmatch(r"/labs/\w+/sagas/\w+/", u) for u in statuses)
     if placeholders:
         pytest.xfail(f"pages still being built elsewhere (404 'Not built yet'), not crawled: {placeholders}")
+
+
+# --- The Event Sourcing page's code view ---------------------------------------------------------------------------
+
+
+def lit_lines(html: str, function: str) -> list[int]:
+    """The file line numbers lit in one function's code block (Pygments wraps a lit line in span.hll)."""
+    block = html.split(f'id="code-{function}"', 1)[1].split("</pre>", 1)[0]
+    return [int(n) for n in re.findall(r'<span class="hll"><span class="linenos">\s*(\d+)</span>', block)]
+
+
+def source_line(number: int) -> str:
+    from eventlab.learn import codeview
+
+    return codeview.load().line(number).strip()
+
+
+def visible(response) -> str:
+    """The page's text without tags, unescaped, spaces collapsed."""
+    import html as html_module
+
+    return re.sub(r"\s+", " ", html_module.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())))
+
+
+def bank_command(client: Client, lab_id: str, **form) -> None:
+    client.post(f"/labs/{lab_id}/bank/commands", form, headers=HX)
+
+
+def test_the_code_view_shows_the_banks_own_decide_and_evolve_beside_the_guides_scala(client):
+    from eventlab.bank import domain
+
+    html = client.get("/learn/event-sourcing/").content.decode()
+    assert 'id="code-view"' in html and "eventlab/bank/domain.py" in html
+    # The functions come from the module's source, highlighted by Pygments on the server (CSS classes, no CDN).
+    import inspect
+
+    for function in (domain.decide, domain.evolve):
+        first = inspect.getsourcelines(function)[1]
+        assert f'<span class="linenos">{first}</span><span class="k">def</span>' in html
+    assert '<span class="nf">decide</span>' in html and '<span class="nf">evolve</span>' in html
+    assert "PersistentActor" in html and "receiveRecover" in html and '/static/eventlab/code.css' in html
+    # No lab and no command yet: it says so and lights nothing.
+    assert "Nothing is lit yet" in text(client.get("/learn/event-sourcing/"))
+    assert 'class="hll"' not in html
+
+
+def test_the_code_view_lights_the_branch_that_handled_the_last_bank_command(client):
+    lab_id = client.get("/labs/bank/")["Location"].split("/")[2]
+    assert "this browser has sent no command" in text(client.get("/learn/event-sourcing/"))
+
+    bank_command(client, lab_id, command="OpenAccount", account_id="cv-1", owner="Ada <b>")
+    bank_command(client, lab_id, command="Deposit", account_id="cv-1", amount="50.00")
+    page = client.get("/learn/event-sourcing/")
+    html, words = page.content.decode(), visible(page)
+    lit = lit_lines(html, "decide")
+    assert [source_line(n) for n in lit] == ["case Deposit(account_id, amount):",
+                                             "return [MoneyDeposited(account_id, str(amount), CURRENCY)]"]
+    assert [source_line(n) for n in lit_lines(html, "evolve")][0] == "case MoneyDeposited(_, amount, _):"
+    assert "Deposit 50.00 on account cv-1 was accepted by the branch case Deposit(account_id, amount): of decide" in words
+    assert "evolve folded the event it appended in case MoneyDeposited(_, amount, _):" in words
+
+    bank_command(client, lab_id, command="Withdraw", account_id="cv-1", amount="500.00")
+    page = client.get("/learn/event-sourcing/")
+    html, words = page.content.decode(), visible(page)
+    assert [source_line(n) for n in lit_lines(html, "decide")][:2] == ["case Withdraw(account_id, amount):",
+                                                                      "if amount > state.balance:"]
+    assert lit_lines(html, "evolve") == []  # refused: nothing appended, nothing folded
+    assert "was refused by the check if amount > state.balance: in decide" in words
+    assert "Insufficient funds" in words
+
+    # A withdrawal of everything is accepted, although the same command on the state after it would be refused:
+    # decide is run again on the state the command saw.
+    bank_command(client, lab_id, command="Withdraw", account_id="cv-1", amount="50.00")
+    html = client.get("/learn/event-sourcing/").content.decode()
+    assert [source_line(n) for n in lit_lines(html, "decide")][-1].startswith("return [MoneyWithdrawn(")
+
+    bank_command(client, lab_id, command="Deposit", account_id="nobody", amount="5.00")
+    html = client.get("/learn/event-sourcing/").content.decode()
+    assert [source_line(n) for n in lit_lines(html, "decide")][0] == 'if state.status == "new":'
+
+    bank_command(client, lab_id, command="Deposit", account_id="cv-1", amount="-5")  # refused before decide
+    words = visible(client.get("/learn/event-sourcing/"))
+    assert "Nothing is lit." in words and "before decide ran" in words
+
+
+def test_learner_text_in_the_code_view_is_escaped(client):
+    lab_id = client.get("/labs/bank/")["Location"].split("/")[2]
+    bank_command(client, lab_id, command="OpenAccount", account_id="cv-2", owner="<script>alert(1)</script>")
+    bank_command(client, lab_id, command="Withdraw", account_id="cv-2", amount="1.00")
+    html = client.get("/learn/event-sourcing/").content.decode()
+    assert "<script>alert(1)" not in html
+    assert lit_lines(html, "decide")
+
+
+def test_the_code_view_stylesheet_is_the_one_codeview_makes_and_meets_contrast():
+    from eventlab.learn import codeview
+
+    path = Path(settings.BASE_DIR) / "static" / "eventlab" / "code.css"
+    assert path.read_text() == codeview.css()
+    for colour in re.findall(r"\.code \.\w+ \{ color: (#[0-9a-f]{6})", codeview.css()):
+        assert codeview.contrast(colour, codeview.BACKGROUND) >= 4.5
+        assert codeview.contrast(colour, codeview.LIT_BACKGROUND) >= 4.5
