@@ -326,3 +326,55 @@ def test_axe_progress_page(server, new_page, questions):
     page.wait_for_url(re.compile(r"/labs/"))
     page.goto(server + "/learn/progress/")
     assert serious(page) == []
+
+
+# --- The Event Sourcing page's code view -------------------------------------------------------------------------------
+
+
+def send_bank_command(page, command, account, amount=""):
+    page.select_option("#cmd-command", command)
+    page.fill("#cmd-account", account)
+    if amount:
+        page.fill("#cmd-amount", amount)
+    page.locator("form.command button[type=submit]").click()
+
+
+def lit_code(page, function):
+    """The source lines lit in one function's code block, without their line numbers."""
+    return [line.strip() for line in page.locator(f"#code-{function} .hll").evaluate_all(
+        "spans => spans.map(s => Array.from(s.childNodes).filter(n => !(n.classList && n.classList.contains('linenos')))"
+        ".map(n => n.textContent).join(''))")]
+
+
+def test_the_code_view_lights_the_branch_of_decide_that_handled_the_last_bank_command(server, new_page):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto(server + "/learn/event-sourcing/")
+    expect(page.locator("#code-last")).to_contain_text("Nothing is lit yet")
+    assert page.locator("#code-view .hll").count() == 0
+    # The bank's own Python and the guide's Scala, highlighted on the server.
+    expect(page.locator("#code-decide .nf").first).to_have_text("decide")
+    expect(page.locator("#code-scala")).to_contain_text("receiveCommand")
+
+    page.goto(server + "/labs/bank/")
+    page.wait_for_selector("#live-status[data-state=live]")
+    send_bank_command(page, "Deposit", "acc-1", amount="25.00")
+    expect(page.locator("#command-result")).to_contain_text("Accepted: Deposit")
+    page.goto(server + "/learn/event-sourcing/#code-view")
+    expect(page.locator("#code-last")).to_contain_text("Deposit 25.00 on account acc-1 was accepted")
+    assert lit_code(page, "decide") == ["case Deposit(account_id, amount):",
+                                        "return [MoneyDeposited(account_id, str(amount), CURRENCY)]"]
+    assert lit_code(page, "evolve")[0] == "case MoneyDeposited(_, amount, _):"
+    assert page.locator("#code-decide .hll").first.is_visible()
+
+    page.goto(server + "/labs/bank/")
+    page.wait_for_selector("#live-status[data-state=live]")
+    send_bank_command(page, "Withdraw", "acc-1", amount="999999.00")
+    expect(page.locator("#command-result")).to_contain_text("Insufficient funds")
+    page.goto(server + "/learn/event-sourcing/#code-view")
+    expect(page.locator("#code-last")).to_contain_text("was refused by the check if amount > state.balance:")
+    expect(page.locator("#code-last")).to_contain_text("Nothing was appended")
+    assert lit_code(page, "decide")[:2] == ["case Withdraw(account_id, amount):", "if amount > state.balance:"]
+    assert page.locator("#code-evolve .hll").count() == 0
+    assert serious(page) == []
