@@ -7,5 +7,5 @@ from .models import Question
 class QuestionAdmin(admin.ModelAdmin):
     list_display = ("slug", "topic", "position", "kind", "prompt")
     list_filter = ("topic", "kind")
-    search_fields = ("slug", "prompt", "explanation")
+    search_fields = ("slug", "prompt", "explanation", "source")
     ordering = ("topic", "position", "slug")

@@ -26,6 +26,9 @@ class Question(models.Model):
                   "order for order."
     )
     explanation = models.TextField(help_text="Shown after answering: why the answer is right.")
+    source = models.CharField(max_length=400, blank=True, default="",
+                              help_text="Where the explanation comes from (a book and chapter, an article, a "
+                                        "library's documentation, or the lab it describes); shown under it.")
     anchor = models.CharField(max_length=32, choices=list(SECTIONS), default="what",
                               help_text="The section of the topic page that explains it.")
     lab = models.JSONField(default=dict, blank=True,

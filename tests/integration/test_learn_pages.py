@@ -589,6 +589,27 @@ def test_every_question_in_the_fixture_is_valid(fixture_rows):
     assert found == {}
 
 
+def test_every_explanation_in_the_fixture_names_its_source(fixture_rows):
+    missing = [row["pk"] for row in fixture_rows if len(row["fields"].get("source", "").strip()) < 10]
+    assert missing == []
+
+
+# What the references say, against what earlier versions of some questions taught (the fixture must not say these).
+WRONG_TEACHINGS = [
+    (r"2PC gives atomicity and isolation", "2PC is atomic commitment, not isolation"),
+    (r"strengths are isolation", "2PC is atomic commitment, not isolation"),
+    (r"dead instance refuses the connection at once", "a crashed host or a partition makes a call hang"),
+    (r"logs TransactionBegun", "presumed abort writes no record before the prepare phase"),
+]
+
+
+def test_the_fixture_no_longer_teaches_what_the_references_contradict(fixture_rows):
+    text_of = {row["pk"]: json.dumps(row["fields"]) for row in fixture_rows}
+    found = [(slug, why) for slug, text in text_of.items() for pattern, why in WRONG_TEACHINGS
+             if re.search(pattern, text)]
+    assert found == []
+
+
 def test_the_fixture_covers_every_topic_and_every_kind(fixture_rows):
     slugs = [row["pk"] for row in fixture_rows]
     assert len(slugs) == len(set(slugs)) >= 80
@@ -610,6 +631,7 @@ def test_the_fixture_loads_and_every_question_is_answerable_on_its_page(client, 
                 else {"answer": question.answer})
         answered = client.post(f"/learn/quiz/{question.slug}/answer", form, headers=HX)
         assert answered.status_code == 200 and "<h3>Right</h3>" in answered.content.decode(), question.slug
+        assert f'id="q-{question.slug}-source"' in answered.content.decode(), question.slug  # the source, shown
     call_command("loaddata", "quiz_questions", verbosity=0)  # twice is harmless
     assert Question.objects.count() == len(fixture_rows)
 
