@@ -225,7 +225,8 @@ BACKGROUND = "#f8f8f8"  # the code blocks' background
 LIT_BACKGROUND = "#fff0b3"  # a lit line's background (with a bar in the margin, so colour is not the only signal)
 LAYOUT = f"""\
 /* Layout of the Event Sourcing page's code view (templates/learn/_code_view.html). */
-.code-view .code-pair {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); gap: 1rem; }}
+.code-view .code-pair {{ display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1rem; }}
+@media (max-width: 64rem) {{ .code-view .code-pair {{ grid-template-columns: minmax(0, 1fr); }} }}
 .code-view figure {{ margin: 0; min-width: 0; }}
 .code-view figcaption {{ font-size: .9rem; margin: 0 0 .3rem; }}
 .code-view .code-scroll {{ overflow-x: auto; border: 1px solid #d4d9df; border-radius: 6px; margin: 0 0 .6rem; }}
