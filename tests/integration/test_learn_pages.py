@@ -853,6 +853,24 @@ def test_the_code_view_lights_the_branch_that_handled_the_last_bank_command(clie
     assert "Nothing is lit." in words and "before decide ran" in words
 
 
+def test_a_conflict_or_a_reused_command_id_lights_nothing_and_says_why(client):
+    lab_id = client.get("/labs/bank/")["Location"].split("/")[2]
+    bank_command(client, lab_id, command="OpenAccount", account_id="cv-3", owner="Ada")
+    bank_command(client, lab_id, command="Deposit", account_id="cv-3", amount="5.00", expected_version="0")
+    page = client.get("/learn/event-sourcing/")
+    assert "met a version conflict" in visible(page) and lit_lines(page.content.decode(), "decide") == []
+    bank_command(client, lab_id, command="Deposit", account_id="cv-3", amount="5.00", command_id="same-id")
+    assert lit_lines(client.get("/learn/event-sourcing/").content.decode(), "decide")
+    bank_command(client, lab_id, command="Deposit", account_id="cv-3", amount="6.00", command_id="same-id")
+    page = client.get("/learn/event-sourcing/")
+    assert "refused before decide ran" in visible(page) and lit_lines(page.content.decode(), "decide") == []
+    # The same command id with the same command again: the first result, and the branch that decided it.
+    bank_command(client, lab_id, command="Deposit", account_id="cv-3", amount="5.00", command_id="same-id")
+    page = client.get("/learn/event-sourcing/")
+    assert "a repeat of a command id already applied" in visible(page)
+    assert lit_lines(page.content.decode(), "decide")
+
+
 def test_learner_text_in_the_code_view_is_escaped(client):
     lab_id = client.get("/labs/bank/")["Location"].split("/")[2]
     bank_command(client, lab_id, command="OpenAccount", account_id="cv-2", owner="<script>alert(1)</script>")
