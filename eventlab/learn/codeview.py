@@ -71,6 +71,7 @@ class Branch:
 @dataclass(frozen=True)
 class Source:
     path: str
+    mtime_ns: int  # the file's modification time when it was read (the highlighting cache's key)
     lines: tuple[str, ...]  # the whole file, 1-based through `line(n)`
     spans: dict[str, tuple[int, int]]  # function name -> (first line, last line)
     branches: tuple[Branch, ...]
@@ -102,7 +103,7 @@ def _parse(path: str, mtime_ns: int) -> Source:
     lines = tuple(text.splitlines())
     spans = {name: (node.lineno, node.end_lineno or node.lineno) for name, node in functions.items()}
     branches = list(_decide_branches(functions["decide"], lines)) + list(_evolve_branches(functions["evolve"], lines))
-    return Source(path, lines, spans, tuple(branches))
+    return Source(path, mtime_ns, lines, spans, tuple(branches))
 
 
 def _class_of(case: ast.match_case) -> str:
@@ -205,11 +206,19 @@ def _formatter(first_line: int, lit: list[int]) -> HtmlFormatter:
 
 
 def python_html(function: str, lit: tuple[int, ...] = (), source: Source | None = None) -> str:
-    """One function of the bank domain, highlighted, with the given file lines lit. Pygments output only."""
+    """One function of the bank domain, highlighted, with the given file lines lit. Pygments output only.
+
+    Cached per version of the file and set of lit lines (a handful: one per branch), since highlighting takes a few
+    milliseconds."""
     source = source or load()
     first, last = source.spans[function]
-    relative = [n - first + 1 for n in lit if first <= n <= last]
-    return highlight(source.text(function), PythonLexer(), _formatter(first, relative))
+    relative = tuple(sorted({n - first + 1 for n in lit if first <= n <= last}))
+    return _highlighted(source.path, source.mtime_ns, source.text(function), first, relative)
+
+
+@lru_cache(maxsize=64)
+def _highlighted(path: str, mtime_ns: int, code: str, first: int, relative: tuple[int, ...]) -> str:
+    return highlight(code, PythonLexer(), _formatter(first, list(relative)))
 
 
 def scala_html() -> str:
