@@ -747,7 +747,7 @@ BAD_SETTINGS = [
     ("an unknown backoff", {"retry": {"backoff": "fibonacci"}},
      "retry.backoff must be one of: fixed, linear, exponential."),
     ("a shrinking multiplier", {"retry": {"multiplier": 0.5}}, "retry.multiplier must be a number from 1 to 10."),
-    ("an unknown jitter", {"retry": {"jitter": "lots"}}, "retry.jitter must be one of: none, full, equal."),
+    ("an unknown jitter", {"retry": {"jitter": "lots"}}, "retry.jitter must be one of: none, randomized, full, equal, decorrelated."),
     ("a zero maximum wait", {"retry": {"max_wait_ms": 0}}, "retry.max_wait_ms must be a whole number from 1"),
     ("text for a bool", {"retry": {"retry_when_open": "false"}}, "retry.retry_when_open must be true or false."),
     ("an unknown retry setting", {"retry": {"retries": 3}}, "retry has no setting 'retries'."),
