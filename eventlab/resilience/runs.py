@@ -343,7 +343,8 @@ class ResilienceRun:
             calls, failure, slow = breaker.rates(now)
             out[name] = {"state": breaker.state, "since_ms": breaker.since_ms, "calls": calls,
                          "failure_rate": failure, "slow_rate": slow, "not_permitted": breaker.not_permitted,
-                         "half_open_permits": breaker.half_open_permits,
+                         "half_open_permits": breaker.half_open_permits, "open_wait_ms": breaker.open_wait_ms,
+                         "openings_in_a_row": breaker.attempts, "ignored": breaker.ignored,
                          "transitions": [{"at_ms": t.at_ms, "from": t.source, "to": t.target, "reason": t.reason}
                                          for t in breaker.transitions]}
         return out

@@ -357,7 +357,7 @@ def test_a_preset_the_lab_cannot_start_is_a_422_not_a_500():
                      "bulkhead.max_concurrent must be a whole number from 1 to 1,000.", id="bulkhead-size"),
         pytest.param({"retry": "on", "retry_max_attempts": "11"},
                      "retry.max_attempts must be a whole number from 1 to 10.", id="retry-attempts"),
-        pytest.param({"retry": "on", "retry_jitter": "lots"}, "retry.jitter must be one of: none, full, equal.",
+        pytest.param({"retry": "on", "retry_jitter": "lots"}, "retry.jitter must be one of: none, randomized, full, equal, decorrelated.",
                      id="retry-jitter"),
         pytest.param({"fault1_kind": "meteor"}, "Unknown fault kind 'meteor'.", id="fault-kind"),
         pytest.param({"fault1_kind": "kill", "fault1_service": "orders", "fault1_instance": "9"},
