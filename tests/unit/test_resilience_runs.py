@@ -141,7 +141,8 @@ def test_as_dict_answers_every_part_of_the_run():
     assert set(state["breakers"]) == {"orders", "payments", "inventory"}
     payments = state["breakers"]["payments"]
     assert set(payments) == {"state", "since_ms", "calls", "failure_rate", "slow_rate", "not_permitted",
-                             "half_open_permits", "transitions"}
+                             "half_open_permits", "open_wait_ms", "openings_in_a_row", "ignored",
+                             "transitions"}
     assert payments["state"] == "OPEN" and payments["transitions"][0]["to"] == "OPEN"
     assert [i["name"] for i in state["registry"]["orders"]] == ["orders-1", "orders-2", "orders-3"]
     assert set(state["totals"]) == {"requests", "outcomes", "attempts", "calls", "retries", "load_factor"}
