@@ -752,6 +752,19 @@ BAD_SETTINGS = [
     ("a zero maximum wait", {"retry": {"max_wait_ms": 0}}, "retry.max_wait_ms must be a whole number from 1"),
     ("text for a bool", {"retry": {"retry_when_open": "false"}}, "retry.retry_when_open must be true or false."),
     ("an unknown retry setting", {"retry": {"retries": 3}}, "retry has no setting 'retries'."),
+    ("a randomization factor over 1", {"retry": {"randomization_factor": 1.5}},
+     "retry.randomization_factor must be a number from 0 to 1."),
+    ("a shrinking open wait", {"breaker": {"wait_open_multiplier": 0.5}},
+     "breaker.wait_open_multiplier must be a number from 1 to 10."),
+    ("a negative open-wait cap", {"breaker": {"wait_open_cap_ms": -1}},
+     "breaker.wait_open_cap_ms must be a whole number from 0 to 3,600,000."),
+    ("an unknown breaker mode", {"breaker": {"mode": "off"}},
+     "breaker.mode must be one of: normal, disabled, forced_open, metrics_only."),
+    ("record as text", {"breaker": {"record": "error"}},
+     "breaker.record must be a list of failure kinds, each one of: error, timeout, refused, bulkhead_full, "
+     "no_instance."),
+    ("an unknown failure kind to ignore", {"breaker": {"ignore": ["oops"]}},
+     "Each of breaker.ignore must be one of: error, timeout, refused, bulkhead_full, no_instance."),
 ]
 
 
