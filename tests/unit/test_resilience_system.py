@@ -321,6 +321,29 @@ def test_timeouts_and_slow_calls_count_for_the_breaker():
     assert timed_out.breakers["payments"].transitions[0].reason.startswith("failure rate 100% ≥ 50%")
 
 
+WHICH_COUNT = [
+    # (why, breaker record / ignore, the breaker's transitions)
+    ("by default a timeout is a recorded failure: the breaker opens", {}, [("CLOSED", "OPEN")]),
+    ("timeouts ignored: not recorded at all, the breaker never opens", {"ignore": ["timeout"]}, []),
+    ("only errors recorded: a timeout counts as a success", {"record": ["error"]}, []),
+]
+
+
+@pytest.mark.parametrize(("counted", "expected"), [c[1:] for c in WHICH_COUNT], ids=[c[0] for c in WHICH_COUNT])
+def test_the_system_tells_the_breaker_how_a_call_failed_and_the_breaker_decides_whether_it_counts(counted, expected):
+    """Mirrors CircuitBreakerStateMachine.handleThrowable with CircuitBreakerConfig's ignoreExceptions and
+    recordExceptions: the system passes each failure's kind (here a timeout)."""
+    system = ran(4, {"rate_rps": 20, **only("payments"), "timeout_ms": 100, "breaker": {**BREAKER, **counted},
+                     "services": {"payments": {"latency_ms": 400}}})
+
+    assert transitions(system, "payments")[:1] == expected
+    breaker = system.breakers["payments"]
+    if "ignore" in counted:
+        assert breaker.ignored > 10 and breaker.rates(system.clock_ms)[0] == 0
+    if "record" in counted:
+        assert breaker.ignored == 0 and breaker.rates(system.clock_ms)[1] == 0.0  # timeouts as successes
+
+
 def test_a_call_lasting_exactly_the_slow_call_threshold_is_not_slow():
     breaker = CircuitBreaker(BreakerSettings(window_size=2, minimum_calls=2, slow_call_ms=100,
                                              slow_call_rate_threshold=50))
