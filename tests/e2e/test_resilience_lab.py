@@ -214,6 +214,22 @@ def test_a_breaker_stuck_half_open_is_explained_and_recovers_with_a_maximum_wait
     expect(breaker.locator("ol.transitions")).to_contain_text("HALF_OPEN → CLOSED")
 
 
+def test_a_breaker_that_backs_off_waits_longer_after_each_failed_trial(server, new_page):
+    page = open_preset(new_page(), server, "breaker-backs-off")
+    run_for(page, 20)
+    breaker = page.locator("#breaker-payments")
+    transitions = breaker.locator("ol.transitions")
+    expect(transitions).to_contain_text("open wait 4,000 ms (opening 2 in a row)")
+    expect(transitions).to_contain_text("open wait 8,000 ms (opening 3 in a row)")
+    expect(transitions).to_contain_text("open wait 16,000 ms (opening 4 in a row)")
+    expect(breaker).to_have_attribute("data-state", "OPEN")
+    expect(breaker.locator(".open-note")).to_contain_text("Open wait 16000 ms (opened 4 times in a row)")
+    run_for(page, 35)  # payments recovered at 40 s: the next trial closes it
+    expect(transitions).to_contain_text("HALF_OPEN → CLOSED — the 3 test calls went well enough")
+    run_for(page, 8)  # failing again from 60 s: opened at once, with the first wait, 2 s, again
+    expect(transitions.locator("li").nth(0)).to_contain_text("OPEN → HALF_OPEN — 2,000 ms open")
+
+
 def test_the_jitters_side_by_side_a_growing_open_wait_and_a_forced_open_breaker(server, new_page):
     """Resilience4j's waitIntervalFunctionInOpenState (each opening in a row waits longer), transitionToForcedOpenState
     and the retry timeline's five rows (no jitter, Resilience4j's randomized wait, the AWS full, equal and

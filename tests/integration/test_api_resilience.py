@@ -597,7 +597,8 @@ def presets() -> dict[str, dict]:
 def test_every_preset_starts_and_runs_through_the_api(client, lab, presets):
     assert list(presets) == ["breaker-trips-and-recovers", "slow-dependency-shared-pool",
                              "slow-dependency-isolated-pools", "slow-dependency-thread-pool", "retry-storm",
-                             "retry-with-breaker", "instance-dies-under-load", "stuck-half-open"]
+                             "retry-with-breaker", "instance-dies-under-load", "stuck-half-open",
+                             "breaker-backs-off"]
     ran = {}
     for slug, body in presets.items():
         run = start(client, lab, body)

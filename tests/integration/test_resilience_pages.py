@@ -25,7 +25,7 @@ HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "run"}
 XSS = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
 PRESETS = ("breaker-trips-and-recovers", "slow-dependency-shared-pool", "slow-dependency-isolated-pools",
            "slow-dependency-thread-pool", "retry-storm", "retry-with-breaker", "instance-dies-under-load",
-           "stuck-half-open")
+           "stuck-half-open", "breaker-backs-off")
 
 
 # --- Helpers ----------------------------------------------------------------------------------------------------------

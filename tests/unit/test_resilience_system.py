@@ -660,10 +660,11 @@ def preset_run(slug: str, seconds: int, **changes) -> ResilienceRun:
     return run
 
 
-def test_the_fixture_holds_the_eight_presets_and_each_starts():
+def test_the_fixture_holds_the_nine_presets_and_each_starts():
     assert list(presets()) == ["breaker-trips-and-recovers", "slow-dependency-shared-pool",
                                "slow-dependency-isolated-pools", "slow-dependency-thread-pool", "retry-storm",
-                               "retry-with-breaker", "instance-dies-under-load", "stuck-half-open"]
+                               "retry-with-breaker", "instance-dies-under-load", "stuck-half-open",
+                               "breaker-backs-off"]
     for slug, preset in presets().items():
         assert preset["title"] and preset["description"], slug
         assert parse_start(preset["start"])["seed"] == 1
@@ -804,3 +805,23 @@ def test_preset_stuck_half_open_with_a_maximum_wait_goes_back_to_open_and_tries_
 
     assert moves[:4] == [("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "OPEN"), ("OPEN", "HALF_OPEN")]
     assert run.sim.breakers["payments"].transitions[2].reason == "the test calls did not finish within 5,000 ms"
+
+
+def test_preset_breaker_backs_off_waits_longer_after_each_failed_trial_and_starts_over_once_closed():
+    """Mirrors CircuitBreakerStateMachineTest.shouldTransitionToHalfOpenAfterWaitInterval: OpenState's wait is
+    waitIntervalFunctionInOpenState.apply(attempts) — here ofExponentialBackoff(2 s, 2, 16 s) — and attempts go back
+    to 0 in CLOSED."""
+    # "... each time its test calls fail it opens again and waits twice as long before the next trial: 2 s, 4 s, 8 s,
+    # then 16 s, the cap ... Payments recovers at 40 s; the breaker finds out at its next trial and closes — and when
+    # payments fails again at 60 s, the wait starts over at 2 s."
+    run = preset_run("breaker-backs-off", 80)
+    moves = run.sim.breakers["payments"].transitions
+    waits = [b.at_ms - a.at_ms for a, b in zip(moves, moves[1:], strict=False)
+             if (a.target, b.target) == ("OPEN", "HALF_OPEN")]
+    assert [w // 1_000 for w in waits[:5]] == [2, 4, 8, 16, 16]  # each just after its wait (the next call)
+    assert all(w > expected for w, expected in zip(waits, [2_000, 4_000, 8_000, 16_000, 16_000], strict=False))
+    closed = next(t for t in moves if t.target == "CLOSED")
+    assert 40_000 < closed.at_ms < 60_000 and closed.reason == "the 3 test calls went well enough"
+    after = [t for t in moves if t.at_ms > 60_000]
+    assert (after[0].source, after[0].target) == ("CLOSED", "OPEN")
+    assert after[1].target == "HALF_OPEN" and 2_000 < after[1].at_ms - after[0].at_ms < 3_000  # 2 s again
