@@ -253,6 +253,7 @@ def test_the_jitters_side_by_side_a_growing_open_wait_and_a_forced_open_breaker(
     page.click("#apply-settings")
     expect(breaker).to_have_attribute("data-state", "FORCED_OPEN")
     expect(page.locator("#special-payments")).to_contain_text("every call is refused")
+    assert serious(page) == []  # the states set by hand, the failure-kind table and the five jitter rows
     page.select_option("#breaker_mode", "normal")
     page.click("#apply-settings")
     expect(breaker).to_have_attribute("data-state", "CLOSED")
