@@ -47,7 +47,7 @@ def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
 
 
 def _kinds(value: Any, name: str) -> tuple[str, ...]:
-    """A list of failure kinds (each known, none twice), in FAILURE_KINDS' order."""
+    """A list of failure kinds (each known; a repeat is harmless), kept in FAILURE_KINDS' order."""
     if not isinstance(value, list | tuple) or len(value) > len(FAILURE_KINDS):
         raise Invalid(f"{name} must be a list of failure kinds, each one of: {', '.join(FAILURE_KINDS)}.")
     for kind in value:
