@@ -40,10 +40,12 @@ SETTINGS_EXAMPLE = {
     "services": {"payments": {"instances": 3, "failure_pct": 0, "latency_ms": 50}},
     "breaker": {"window": "count", "window_size": 10, "minimum_calls": 5, "failure_rate_threshold": 50,
                 "slow_call_rate_threshold": 100, "slow_call_ms": 60000, "wait_open_ms": 5000, "half_open_calls": 3,
-                "max_wait_half_open_ms": 0, "automatic_half_open": False},
+                "max_wait_half_open_ms": 0, "automatic_half_open": False, "wait_open_multiplier": 1,
+                "wait_open_cap_ms": 0, "record": ["error", "timeout", "refused", "bulkhead_full", "no_instance"],
+                "ignore": [], "mode": "normal"},
     "bulkhead": {"kind": "semaphore", "max_concurrent": 10, "max_wait_ms": 0, "queue_capacity": 10, "shared": False},
     "retry": {"max_attempts": 3, "base_ms": 100, "backoff": "exponential", "multiplier": 2, "max_wait_ms": 10000,
-              "jitter": "full", "retry_when_open": True},
+              "jitter": "full", "retry_when_open": True, "randomization_factor": 0.5},
 }
 FAULTS_EXAMPLE = [{"kind": "failure_rate", "service": "payments", "pct": 80, "at_ms": 5000},
                   {"kind": "latency", "service": "inventory", "ms": 2000, "at_ms": 8000},
@@ -101,10 +103,25 @@ class BreakerSettingsOut(Schema):
     failure_rate_threshold: Number = Field(description="Percent.")
     slow_call_rate_threshold: Number = Field(description="Percent.")
     slow_call_ms: int
-    wait_open_ms: int
-    half_open_calls: int
+    wait_open_ms: int = Field(description="The first open wait (Resilience4j's waitDurationInOpenState). A call "
+                              "is let through only strictly after it.")
+    wait_open_multiplier: Number = Field(description="Each time the breaker opens again without having closed, the "
+                                         "wait is the previous one × this, truncated to whole ms "
+                                         "(waitIntervalFunctionInOpenState = IntervalFunction.ofExponentialBackoff); "
+                                         "1: the same wait every time.")
+    wait_open_cap_ms: int = Field(description="The longest open wait (0: no cap).")
+    half_open_calls: int = Field(description="Test calls permitted when half-open; min(minimum_calls, "
+                                 "half_open_calls) of them, once recorded, decide.")
     max_wait_half_open_ms: int = Field(description="0: a half-open breaker waits for its test calls forever.")
     automatic_half_open: bool
+    record: list[str] = Field(description="Failure kinds recorded as failures (recordExceptions): error, timeout, "
+                              "refused, bulkhead_full, no_instance. A failure of a kind not listed counts as a "
+                              "success.")
+    ignore: list[str] = Field(description="Failure kinds not recorded at all (ignoreExceptions); they win over "
+                              "`record`, and give a half-open permit back.")
+    mode: str = Field(description="normal (CLOSED/OPEN/HALF_OPEN) | disabled (DISABLED: every call permitted, "
+                      "nothing recorded) | forced_open (FORCED_OPEN: every call refused) | metrics_only "
+                      "(METRICS_ONLY: every call permitted and recorded, the state never changes)")
 
 
 class BulkheadSettingsOut(Schema):
@@ -121,8 +138,10 @@ class RetrySettingsOut(Schema):
     backoff: str = Field(description="fixed | linear | exponential")
     multiplier: Number
     max_wait_ms: int
-    jitter: str = Field(description="none | full | equal")
+    jitter: str = Field(description="none | randomized (Resilience4j: interval × (1 ± randomization_factor)) | "
+                        "full | equal | decorrelated (the AWS Architecture Blog's jitters)")
     retry_when_open: bool
+    randomization_factor: Number = Field(description="For randomized jitter: 0 to 1 (Resilience4j's default 0.5).")
 
 
 class RateLimitOut(Schema):
@@ -175,13 +194,16 @@ class TickOut(Schema):
 
 
 class BreakerOut(Schema):
-    state: str = Field(description="CLOSED | OPEN | HALF_OPEN")
+    state: str = Field(description="CLOSED | OPEN | HALF_OPEN | DISABLED | FORCED_OPEN | METRICS_ONLY")
     since_ms: int
     calls: int = Field(description="Calls in the window (closed) or test calls finished (half-open).")
     failure_rate: float | None = Field(description="Percent; null below the minimum number of calls.")
     slow_rate: float | None
     not_permitted: int = Field(description="Calls it refused (failed fast).")
     half_open_permits: int
+    open_wait_ms: int = Field(description="The wait of the current (or next) OPEN state.")
+    openings_in_a_row: int = Field(description="Resilience4j's attempts: times opened since it last closed.")
+    ignored: int = Field(description="Failures it did not record (ignore).")
     transitions: list[dict] = Field(description='Each {"at_ms", "from", "to", "reason"}.')
 
 

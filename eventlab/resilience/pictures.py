@@ -12,7 +12,7 @@ import random
 from dataclasses import replace
 from typing import Any
 
-from .breaker import CLOSED, HALF_OPEN, OPEN
+from .breaker import CLOSED, DISABLED, FAILURE_KINDS, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, OPEN
 from .retry import schedule
 from .runs import ResilienceRun
 from .system import SERVICES
@@ -153,15 +153,17 @@ def breaker_views(run: ResilienceRun) -> list[dict[str, Any]]:
             boxes.append({"state": target, "x": x, "y": y, "cx": x + M_BOX_W // 2, "current": target == state,
                           "label_y": y + 19, "status_y": y + 35, "css": target.lower().replace("_", "-"),
                           "status": f"now, since {data['since_ms']:,} ms" if target == state else ""})
+        decide = s.half_open_minimum
         half_fail = "test calls fail" + (f" or {s.max_wait_half_open_ms:,} ms pass" if s.max_wait_half_open_ms else "")
+        open_wait = breaker.open_wait_ms
         edges = [
             (CLOSED, OPEN, (130, 46, 290, 46), (210, 26, "middle"),
              [f"failure rate ≥ {s.failure_rate_threshold:g}%", f"(≥ {s.effective_minimum} calls)"]),
             (OPEN, HALF_OPEN, (320, 68, 260, 130), (268, 92, "end"),
-             [f"after {s.wait_open_ms:,} ms" + (" (auto)" if s.automatic_half_open else ""), "and a call"]),
+             [f"after {open_wait:,} ms" + (" (auto)" if s.automatic_half_open else ""), "and a call"]),
             (HALF_OPEN, OPEN, (280, 130, 340, 68), (324, 110, "start"), half_fail.split(" or ", 1)),
-            (HALF_OPEN, CLOSED, (170, 130, 90, 68), (118, 104, "end"), [f"{s.half_open_calls} test call"
-                                                                        f"{'s' if s.half_open_calls > 1 else ''}",
+            (HALF_OPEN, CLOSED, (170, 130, 90, 68), (118, 104, "end"), [f"{decide} test call"
+                                                                        f"{'s' if decide > 1 else ''}",
                                                                         "pass"]),
         ]
         machine_edges = []
@@ -171,7 +173,7 @@ def breaker_views(run: ResilienceRun) -> list[dict[str, Any]]:
                                   "last": bool(last and last["from"] == source and last["to"] == target),
                                   "name": f"{source} → {target}"})
         # The window (CLOSED), the test calls (HALF_OPEN)
-        if state == CLOSED:
+        if state in (CLOSED, METRICS_ONLY):
             calls = [{"failed": f, "slow": sl, "at_ms": at} for at, f, sl in breaker.window]
             cells, more = _cells(calls, len(calls))
             capacity = s.window_size if s.window == "count" else None
@@ -186,14 +188,15 @@ def breaker_views(run: ResilienceRun) -> list[dict[str, Any]]:
         results = list(breaker.half_open_results) if state == HALF_OPEN else []
         if state == HALF_OPEN:
             out = data["half_open_permits"] - len(results)
-            permits = {"allowed": s.half_open_calls, "used": data["half_open_permits"], "finished": len(results),
+            permits = {"allowed": s.half_open_calls, "decide": decide, "used": data["half_open_permits"],
+                       "finished": len(results),
                        "out": out, "results": [{"failed": f, "slow": sl} for f, sl in results][:MAX_CELLS],
                        "pending": range(min(out, MAX_CELLS)),
                        "free": range(min(max(0, s.half_open_calls - data["half_open_permits"]), MAX_CELLS))}
         rate = data["failure_rate"]
-        minimum = s.effective_minimum if state == CLOSED else s.half_open_calls
+        minimum = decide if state == HALF_OPEN else s.effective_minimum
         stuck = (state == HALF_OPEN and data["half_open_permits"] >= s.half_open_calls
-                 and len(results) < s.half_open_calls and now - data["since_ms"] >= STUCK_MS)
+                 and len(results) < decide and now - data["since_ms"] >= STUCK_MS)
         views.append({
             "service": name, "owner": possessive(name), "state": state, "since_ms": data["since_ms"], "settings": s,
             "boxes": boxes, "edges": machine_edges, "window": window, "permits": permits,
@@ -201,7 +204,9 @@ def breaker_views(run: ResilienceRun) -> list[dict[str, Any]]:
                                         else f"not yet: {data['calls']} of {minimum} calls needed"),
             "threshold": s.failure_rate_threshold, "rate_width": round(rate or 0, 1),
             "slow_rate": data["slow_rate"], "not_permitted": data["not_permitted"],
-            "open_until": f"{data['since_ms'] + s.wait_open_ms:,} ms" if state == OPEN else None,
+            "open_until": f"{data['since_ms'] + open_wait:,} ms" if state == OPEN else None,
+            "open_wait": open_wait, "openings": breaker.attempts, "ignored": breaker.ignored,
+            "special": SPECIAL_STATES.get(state), "counts": counts_text(s),
             "transitions": list(reversed(data["transitions"]))[:12], "transition_count": len(data["transitions"]),
             "stuck": stuck, "stuck_text": stuck_explanation(s, data, len(results), now, run.settings.timeout_ms)
             if stuck else "",
@@ -216,12 +221,39 @@ def breaker_views(run: ResilienceRun) -> list[dict[str, Any]]:
     return views
 
 
+SPECIAL_STATES = {
+    DISABLED: "DISABLED (set by hand): every call goes through and nothing is recorded — no protection at all.",
+    FORCED_OPEN: "FORCED_OPEN (set by hand): every call is refused, however healthy the service; only setting the "
+                 "state machine back to normal closes it.",
+    METRICS_ONLY: "METRICS_ONLY (set by hand): every call goes through and is recorded, the rates are computed, but the "
+                  "breaker never opens — watch what it would have done.",
+}
+
+
+def counts_text(s: Any) -> str:
+    """Which failures the breaker counts, in words."""
+    words = {"error": "errors", "timeout": "timeouts", "refused": "refused connections",
+             "bulkhead_full": "bulkhead rejections", "no_instance": "calls finding no instance"}
+    ignored = [words[k] for k in FAILURE_KINDS if k in s.ignore]
+    recorded = [words[k] for k in FAILURE_KINDS if k in s.record and k not in s.ignore]
+    success = [words[k] for k in FAILURE_KINDS if k not in s.record and k not in s.ignore]
+    parts = [f"Counts as failures: {', '.join(recorded) or 'nothing'}"]
+    if success:
+        parts.append(f"as successes: {', '.join(success)}")
+    if ignored:
+        parts.append(f"not at all (ignored): {', '.join(ignored)}")
+    return "; ".join(parts) + "."
+
+
 def stuck_explanation(s: Any, data: dict[str, Any], finished: int, now: int, timeout_ms: int) -> str:
     waited = now - data["since_ms"]
+    decide = s.half_open_minimum
     text = (f"Stuck in half-open: the breaker let its {s.half_open_calls} test call"
             f"{'s' if s.half_open_calls > 1 else ''} through {waited:,} ms ago and only {finished} ha"
-            f"{'s' if finished == 1 else 've'} finished. It decides only when every test call has finished, and "
-            f"until then it refuses every other call ({data['not_permitted']:,} refused so far). The test calls hang "
+            f"{'s' if finished == 1 else 've'} finished. It decides once {decide} of them ha"
+            f"{'s' if decide == 1 else 've'} finished (the smaller of the minimum number of calls and the permitted "
+            f"test calls), and until then it refuses every other call ({data['not_permitted']:,} refused so far). "
+            f"The test calls hang "
             f"on a service that does not answer, so nothing finishes, nothing decides, and no traffic gets "
             f"through. ")
     if s.max_wait_half_open_ms:
@@ -288,24 +320,42 @@ def by_service(run: ResilienceRun) -> dict[str, Any]:
 
 # --- Retry --------------------------------------------------------------------------------------------------------
 
-RT_LEFT, RT_WIDTH, RT_ROW = 110, 560, 46
+RT_LEFT, RT_WIDTH, RT_ROW = 150, 540, 46
+JITTER_ROWS = ("none", "randomized", "full", "equal", "decorrelated")
+
+
+def jitter_label(retry: Any, jitter: str) -> str:
+    if jitter == "none":
+        return "no jitter"
+    if jitter == "randomized":
+        return f"randomized ±{retry.randomization_factor * 100:g}%"
+    return f"{jitter} jitter"
+
+
+JITTER_HOW = {
+    "none": "the backoff itself",
+    "randomized": "Resilience4j's randomized wait: a whole number of ms in backoff × (1 ± factor)",
+    "full": "random(0, backoff)",
+    "equal": "backoff/2 + random(0, backoff/2)",
+    "decorrelated": "min(longest wait, random(first wait, previous wait × 3))",
+}
 
 
 def retry_timeline(run: ResilienceRun) -> dict[str, Any] | None:
-    """The waits a call makes if every attempt fails, on a time axis: without jitter and with it."""
+    """The waits a call makes if every attempt fails, on a time axis: without jitter and with each kind of it, side
+    by side (each row's draws from a copy of the run's seed), the run's own kind marked."""
     retry = run.settings.retry
     if retry is None or retry.max_attempts < 2:
         return None
     seed = run.started["seed"]
-    plain = schedule(replace(retry, jitter="none"), random.Random(seed))
-    jitter = retry.jitter if retry.jitter != "none" else "full"
-    jittered = schedule(replace(retry, jitter=jitter), random.Random(seed))
-    horizon = max(sum(plain), sum(jittered), 1)
+    waits_of = {j: schedule(replace(retry, jitter=j), random.Random(seed)) for j in JITTER_ROWS}
+    plain, jitter = waits_of["none"], retry.jitter if retry.jitter != "none" else "full"
+    horizon = max(max(sum(w) for w in waits_of.values()), 1)
     scale = RT_WIDTH / horizon
     rows = []
-    for n, (label, waits) in enumerate(((f"no jitter{' (this run)' if retry.jitter == 'none' else ''}", plain),
-                                        (f"{jitter} jitter{' (this run)' if retry.jitter != 'none' else ''}",
-                                         jittered))):
+    for n, kind in enumerate(JITTER_ROWS):
+        waits = waits_of[kind]
+        this_run = kind == retry.jitter
         y = 26 + n * RT_ROW
         at, attempts, gaps = 0, [], []
         attempts.append({"n": 1, "x": RT_LEFT, "at_ms": 0, "labelled": True})
@@ -318,19 +368,22 @@ def retry_timeline(run: ResilienceRun) -> dict[str, Any] | None:
             attempts.append({"n": k, "x": x2, "at_ms": at, "labelled": x2 - labelled_x >= 18})
             if attempts[-1]["labelled"]:
                 labelled_x = x2
-        rows.append({"label": label, "y": y, "attempts": attempts, "gaps": gaps, "waits": waits, "total": at})
+        rows.append({"label": jitter_label(retry, kind) + (" (this run)" if this_run else ""), "kind": kind,
+                     "this_run": this_run, "how": JITTER_HOW[kind], "y": y, "attempts": attempts, "gaps": gaps,
+                     "waits": waits, "total": at})
     ticks = _ticks(horizon)
     totals = run.totals()
     admitted = totals["requests"] - sum(totals["outcomes"].get(k, 0) for k in GATEWAY_REFUSALS)
+    count = len(JITTER_ROWS)
     return {
-        "settings": retry, "rows": rows, "width": RT_LEFT + RT_WIDTH + 40, "height": 26 + 2 * RT_ROW + 20,
-        "axis_y": 26 + 2 * RT_ROW - 6,
+        "settings": retry, "rows": rows, "width": RT_LEFT + RT_WIDTH + 40, "height": 26 + count * RT_ROW + 20,
+        "axis_y": 26 + count * RT_ROW - 6,
         "ticks": [{"x": RT_LEFT + round(t * scale), "label": f"{t:,}"} for t in ticks],
-        "plain": plain, "jittered": jittered, "jitter": jitter, "worst": retry.max_attempts,
+        "plain": plain, "jittered": waits_of[jitter], "jitter": jitter, "worst": retry.max_attempts,
         "attempts_per_request": round(totals["attempts"] / max(1, admitted), 2),
-        "desc": f"Up to {retry.max_attempts} attempts a call. Waits without jitter: "
-                f"{', '.join(f'{w:,} ms' for w in plain)}; with {jitter} jitter: "
-                f"{', '.join(f'{w:,} ms' for w in jittered)}.",
+        "desc": f"Up to {retry.max_attempts} attempts a call. "
+                + "; ".join(f"{r['label']}: waits of {', '.join(f'{w:,} ms' for w in r['waits'])}" for r in rows)
+                + ".",
     }
 
 
@@ -457,7 +510,7 @@ def _rejected_per_second(ticks: list[dict[str, Any]], key: str):
 
 
 BAND_H, BAND_GAP, BAND_L = 22, 10, 74
-HEIGHTS = {CLOSED: 4, HALF_OPEN: 12, OPEN: 22}
+HEIGHTS = {CLOSED: 4, HALF_OPEN: 12, OPEN: 22, DISABLED: 2, METRICS_ONLY: 4, FORCED_OPEN: 22}
 
 
 def breaker_bands(run: ResilienceRun) -> dict[str, Any] | None:
@@ -494,7 +547,8 @@ def breaker_bands(run: ResilienceRun) -> dict[str, Any] | None:
             "x0": BAND_L, "x1": BAND_L + PLOT_W, "label_x": BAND_L - 6,
             "x_ticks": [{"x": BAND_L + round(s / span * PLOT_W, 1), "label": f"{s}"} for s in _ticks(span, 6)
                         if s <= span],
-            "desc": "Breaker state each second (bar height: low CLOSED, middle HALF_OPEN, full OPEN). "
+            "desc": "Breaker state each second (bar height: low CLOSED, middle HALF_OPEN, full OPEN; the states set by hand: "
+                    "lowest DISABLED, low METRICS_ONLY, full FORCED_OPEN). "
                     + "; ".join(f"{b['service']}: {b['summary']}" for b in bands) + "."}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from eventlab.sim.runlog import Invalid, RunLog
 from eventlab.sim.validate import fault_specs, whole
 
-from .breaker import BreakerSettings
+from .breaker import FAILURE_KINDS, MODES, BreakerSettings
 from .bulkhead import BulkheadSettings
 from .retry import BACKOFFS, JITTERS, RetrySettings, schedule
 from .system import CLIENTS, PATHS, SERVICES, TICK_MS, ServiceSettings, Settings, System
@@ -41,9 +41,18 @@ def _object(value: Any, name: str, fields: set[str]) -> dict[str, Any]:
 
 
 def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise Invalid(f"{name} must be one of: {', '.join(choices)}.")
     return value
+
+
+def _kinds(value: Any, name: str) -> tuple[str, ...]:
+    """A list of failure kinds (each known; a repeat is harmless), kept in FAILURE_KINDS' order."""
+    if not isinstance(value, list | tuple) or len(value) > len(FAILURE_KINDS):
+        raise Invalid(f"{name} must be a list of failure kinds, each one of: {', '.join(FAILURE_KINDS)}.")
+    for kind in value:
+        _choice(kind, f"Each of {name}", FAILURE_KINDS)
+    return tuple(k for k in FAILURE_KINDS if k in value)
 
 
 SETTING_FIELDS = {"rate_rps", "unauthenticated_pct", "mix", "rate_limit", "timeout_ms", "discovery", "services",
@@ -118,9 +127,14 @@ def _breaker(data: Any, current: BreakerSettings | None) -> BreakerSettings:
         slow_call_rate_threshold=_number(get("slow_call_rate_threshold"), "breaker.slow_call_rate_threshold", 1, 100),
         slow_call_ms=whole(get("slow_call_ms"), "breaker.slow_call_ms", 1, 600_000),
         wait_open_ms=whole(get("wait_open_ms"), "breaker.wait_open_ms", 1, 600_000),
+        wait_open_multiplier=_number(get("wait_open_multiplier"), "breaker.wait_open_multiplier", 1, 10),
+        wait_open_cap_ms=whole(get("wait_open_cap_ms"), "breaker.wait_open_cap_ms", 0, 3_600_000),
         half_open_calls=whole(get("half_open_calls"), "breaker.half_open_calls", 1, 100),
         max_wait_half_open_ms=whole(get("max_wait_half_open_ms"), "breaker.max_wait_half_open_ms", 0, 600_000),
         automatic_half_open=get("automatic_half_open"),
+        record=_kinds(get("record"), "breaker.record"),
+        ignore=_kinds(get("ignore"), "breaker.ignore"),
+        mode=_choice(get("mode"), "breaker.mode", tuple(MODES)),
     )
 
 
@@ -152,6 +166,7 @@ def _retry(data: Any, current: RetrySettings | None) -> RetrySettings:
         max_wait_ms=whole(get("max_wait_ms"), "retry.max_wait_ms", 1, 600_000),
         jitter=_choice(get("jitter"), "retry.jitter", JITTERS),
         retry_when_open=get("retry_when_open"),
+        randomization_factor=_number(get("randomization_factor"), "retry.randomization_factor", 0, 1),
     )
 
 
@@ -163,7 +178,8 @@ def settings_dict(settings: Settings) -> dict[str, Any]:
         "timeout_ms": settings.timeout_ms,
         "discovery": {"heartbeat_ms": settings.heartbeat_ms, "evict_after": settings.evict_after},
         "services": {name: asdict(s) for name, s in settings.services.items()},
-        "breaker": asdict(settings.breaker) if settings.breaker else None,
+        "breaker": ({**asdict(settings.breaker), "record": list(settings.breaker.record),
+                     "ignore": list(settings.breaker.ignore)} if settings.breaker else None),
         "bulkhead": {**asdict(settings.bulkhead), "shared": settings.bulkhead_shared} if settings.bulkhead else None,
         "retry": asdict(settings.retry) if settings.retry else None,
     }
@@ -327,7 +343,8 @@ class ResilienceRun:
             calls, failure, slow = breaker.rates(now)
             out[name] = {"state": breaker.state, "since_ms": breaker.since_ms, "calls": calls,
                          "failure_rate": failure, "slow_rate": slow, "not_permitted": breaker.not_permitted,
-                         "half_open_permits": breaker.half_open_permits,
+                         "half_open_permits": breaker.half_open_permits, "open_wait_ms": breaker.open_wait_ms,
+                         "openings_in_a_row": breaker.attempts, "ignored": breaker.ignored,
                          "transitions": [{"at_ms": t.at_ms, "from": t.source, "to": t.target, "reason": t.reason}
                                          for t in breaker.transitions]}
         return out

@@ -102,6 +102,7 @@ class Call:
     instance: Instance | None = None
     started_ms: int = 0
     bulkhead: Bulkhead | None = None  # the one it holds or waits in (settings may change while it runs)
+    last_wait_ms: int | None = None  # the wait before its last retry (decorrelated jitter grows from it)
 
 
 @dataclass
@@ -310,7 +311,7 @@ class System:
             call.bulkhead = None
             # The bulkhead is inside the breaker: its refusal is an error the breaker records (Resilience4j records
             # every exception by default), so a half-open test call refused here still counts.
-            self._record_call(call, failed=True, duration_ms=0)
+            self._record_call(call, failed=True, duration_ms=0, kind="bulkhead_full")
             return self._failed(call, "bulkhead_full", "bulkhead full: rejected")
         if verdict == RUN:
             if not self._start(call):
@@ -327,7 +328,7 @@ class System:
             return  # that attempt got its permit in time (and may be over)
         if call.bulkhead.give_up(call_id):
             waited, call.queued_ms, call.bulkhead = self.clock_ms - call.queued_ms, None, None
-            self._record_call(call, failed=True, duration_ms=waited)
+            self._record_call(call, failed=True, duration_ms=waited, kind="bulkhead_full")
             self._failed(call, "bulkhead_full", f"no permit within {waited} ms")
 
     def _start(self, call: Call) -> bool:
@@ -339,7 +340,7 @@ class System:
             call.queued_ms = None
         instance = self._pick(call.service)
         if instance is None:
-            self._record_call(call, failed=True, duration_ms=0)
+            self._record_call(call, failed=True, duration_ms=0, kind="no_instance")
             self._failed(call, "no_instance", "no instance registered")
             return False
         call.instance = instance
@@ -377,7 +378,7 @@ class System:
                   f"{self.settings.timeout_ms} ms: timed out", "refused": f"{call.instance.name} is down: "
                   "connection refused"}[outcome]
         self._release(call)
-        self._record_call(call, failed=True)
+        self._record_call(call, failed=True, kind=outcome)
         self._failed(call, "timeout" if outcome == "timeout" else "error", reason)
 
     def _release(self, call: Call) -> None:
@@ -392,11 +393,13 @@ class System:
                 return
             passed_on.bulkhead = None  # it found no instance: the permit passes on again
 
-    def _record_call(self, call: Call, failed: bool, duration_ms: int | None = None) -> None:
+    def _record_call(self, call: Call, failed: bool, duration_ms: int | None = None, kind: str | None = None) -> None:
+        """The breaker records the call; `kind`: how it failed (error, timeout, refused, bulkhead_full,
+        no_instance), which decides whether it counts (record / ignore)."""
         breaker = self.breakers.get(call.service)
         if breaker is not None:
             duration = self.clock_ms - call.started_ms if duration_ms is None else duration_ms
-            breaker.record(self.clock_ms, failed, duration)
+            breaker.record(self.clock_ms, failed, duration, kind if failed else None)
             self._report_transitions()
 
     def _failed(self, call: Call, outcome: str, why: str) -> None:
@@ -405,7 +408,7 @@ class System:
         may_retry = retry is not None and call.attempt < retry.max_attempts and (
             outcome != "breaker_open" or retry.retry_when_open)
         if may_retry:
-            wait = wait_ms(retry, call.attempt, self.random)
+            wait = call.last_wait_ms = wait_ms(retry, call.attempt, self.random, call.last_wait_ms)
             call.request.decisions.append((self.clock_ms, call.service, f"retry in {wait} ms"))
             call.attempt += 1
             return self._at(self.clock_ms + wait, "retry", call.id)

@@ -17,7 +17,7 @@ from eventlab.labs.services import store
 from eventlab.sim.runlog import Invalid
 
 from . import pictures, services
-from .breaker import BreakerSettings
+from .breaker import FAILURE_KINDS, MODES, BreakerSettings
 from .bulkhead import BulkheadSettings
 from .models import Preset
 from .retry import BACKOFFS, JITTERS, RetrySettings
@@ -27,12 +27,21 @@ from .system import PATHS, SERVICES, Settings
 FAULT_ROWS = 2  # fault rows on the start form
 RUN_MS = (10_000, 30_000)  # the Run buttons
 BREAKER_NUMBERS = ("window_size", "minimum_calls", "failure_rate_threshold", "slow_call_rate_threshold",
-                   "slow_call_ms", "wait_open_ms", "half_open_calls", "max_wait_half_open_ms")
+                   "slow_call_ms", "wait_open_ms", "wait_open_multiplier", "wait_open_cap_ms", "half_open_calls",
+                   "max_wait_half_open_ms")
 BULKHEAD_NUMBERS = ("max_concurrent", "max_wait_ms", "queue_capacity")
-RETRY_NUMBERS = ("max_attempts", "base_ms", "multiplier", "max_wait_ms")
-CHECKBOXES = ("breaker", "breaker_automatic_half_open", "retry", "retry_retry_when_open")
+RETRY_NUMBERS = ("max_attempts", "base_ms", "multiplier", "max_wait_ms", "randomization_factor")
+KIND_BOXES = tuple(f"breaker_{which}_{kind}" for which in ("record", "ignore") for kind in FAILURE_KINDS)
+CHECKBOXES = ("breaker", "breaker_automatic_half_open", "retry", "retry_retry_when_open", *KIND_BOXES)
+FAILURE_KIND_LABELS = {"error": "an error answer", "timeout": "a timeout", "refused": "connection refused",
+                       "bulkhead_full": "bulkhead full", "no_instance": "no instance"}
+MODE_LABELS = {"normal": "normal: CLOSED, OPEN, HALF_OPEN", "disabled": "DISABLED: let every call through, record "
+               "nothing", "forced_open": "FORCED_OPEN: refuse every call", "metrics_only": "METRICS_ONLY: record, "
+               "never change state"}
 FORM_CHOICES = {"services": SERVICES, "paths": PATHS, "fault_kinds": FAULT_KINDS, "backoffs": BACKOFFS,
-                "jitters": JITTERS, "bulkhead_kinds": ("none", "semaphore", "threadpool"), "run_ms": RUN_MS}
+                "jitters": JITTERS, "bulkhead_kinds": ("none", "semaphore", "threadpool"), "run_ms": RUN_MS,
+                "failure_kinds": [{"key": k, "label": FAILURE_KIND_LABELS[k]} for k in FAILURE_KINDS],
+                "breaker_modes": [{"key": k, "label": MODE_LABELS[k]} for k in MODES]}
 
 
 def lab_context(request: HttpRequest, lab: Lab, typed: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -108,7 +117,10 @@ def form_values(settings: Settings) -> dict[str, Any]:
         for key in ("instances", "failure_pct", "latency_ms"):
             values[f"{name}_{key}"] = getattr(spec, key)
     breaker = settings.breaker or BreakerSettings()
-    values.update({f"breaker_{k}": getattr(breaker, k) for k in (*BREAKER_NUMBERS, "window")})
+    values.update({f"breaker_{k}": getattr(breaker, k) for k in (*BREAKER_NUMBERS, "window", "mode")})
+    for kind in FAILURE_KINDS:
+        values[f"breaker_record_{kind}"] = kind in breaker.record
+        values[f"breaker_ignore_{kind}"] = kind in breaker.ignore
     values["breaker"], values["breaker_automatic_half_open"] = settings.breaker is not None, breaker.automatic_half_open
     bulkhead = settings.bulkhead or BulkheadSettings()
     values.update({f"bulkhead_{k}": getattr(bulkhead, k) for k in BULKHEAD_NUMBERS})
@@ -117,7 +129,14 @@ def form_values(settings: Settings) -> dict[str, Any]:
     retry = settings.retry or RetrySettings(max_attempts=3)
     values.update({f"retry_{k}": getattr(retry, k) for k in (*RETRY_NUMBERS, "backoff", "jitter")})
     values["retry"], values["retry_retry_when_open"] = settings.retry is not None, retry.retry_when_open
-    return {k: v if isinstance(v, bool) else _text(v) for k, v in values.items()}
+    return kind_rows({k: v if isinstance(v, bool) else _text(v) for k, v in values.items()})
+
+
+def kind_rows(values: dict[str, Any]) -> dict[str, Any]:
+    """The record / ignore boxes of each failure kind, as rows the form draws."""
+    values["breaker_kinds"] = [{"key": k, "label": FAILURE_KIND_LABELS[k], "record": values.get(f"breaker_record_{k}"),
+                                "ignore": values.get(f"breaker_ignore_{k}")} for k in FAILURE_KINDS]
+    return values
 
 
 def posted_values(post) -> dict[str, Any]:
@@ -125,7 +144,7 @@ def posted_values(post) -> dict[str, Any]:
     values = {k: post.get(k, "")[:200] for k in post if k not in CHECKBOXES}
     for box in CHECKBOXES:
         values[box] = box in post
-    return values
+    return kind_rows(values)
 
 
 def settings_from_form(post, starting: bool) -> dict[str, Any]:
@@ -162,6 +181,11 @@ def settings_from_form(post, starting: bool) -> dict[str, Any]:
         if "breaker" in post:
             breaker: dict[str, Any] = {"window": post.get("breaker_window", "count")[:40],
                                        "automatic_half_open": "breaker_automatic_half_open" in post}
+            if post.get("breaker_mode"):
+                breaker["mode"] = post["breaker_mode"][:40]
+            if post.get("breaker_kinds_shown"):  # the record / ignore boxes were on the form
+                for which in ("record", "ignore"):
+                    breaker[which] = [k for k in FAILURE_KINDS if f"breaker_{which}_{k}" in post]
             for key in BREAKER_NUMBERS:
                 put(breaker, key, f"breaker_{key}")
             settings["breaker"] = breaker

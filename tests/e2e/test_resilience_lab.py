@@ -214,6 +214,52 @@ def test_a_breaker_stuck_half_open_is_explained_and_recovers_with_a_maximum_wait
     expect(breaker.locator("ol.transitions")).to_contain_text("HALF_OPEN → CLOSED")
 
 
+def test_a_breaker_that_backs_off_waits_longer_after_each_failed_trial(server, new_page):
+    page = open_preset(new_page(), server, "breaker-backs-off")
+    run_for(page, 20)
+    breaker = page.locator("#breaker-payments")
+    transitions = breaker.locator("ol.transitions")
+    expect(transitions).to_contain_text("open wait 4,000 ms (opening 2 in a row)")
+    expect(transitions).to_contain_text("open wait 8,000 ms (opening 3 in a row)")
+    expect(transitions).to_contain_text("open wait 16,000 ms (opening 4 in a row)")
+    expect(breaker).to_have_attribute("data-state", "OPEN")
+    expect(breaker.locator(".open-note")).to_contain_text("Open wait 16000 ms (opened 4 times in a row)")
+    run_for(page, 35)  # payments recovered at 40 s: the next trial closes it
+    expect(transitions).to_contain_text("HALF_OPEN → CLOSED — the 3 test calls went well enough")
+    run_for(page, 8)  # failing again from 60 s: opened at once, with the first wait, 2 s, again
+    expect(transitions.locator("li").nth(0)).to_contain_text("OPEN → HALF_OPEN — 2,000 ms open")
+
+
+def test_the_jitters_side_by_side_a_growing_open_wait_and_a_forced_open_breaker(server, new_page):
+    """Resilience4j's waitIntervalFunctionInOpenState (each opening in a row waits longer), transitionToForcedOpenState
+    and the retry timeline's five rows (no jitter, Resilience4j's randomized wait, the AWS full, equal and
+    decorrelated jitters), set from the settings panel mid-run."""
+    page = open_preset(new_page(), server, "retry-with-breaker")
+    timeline = page.locator("#retry-timeline")
+    expect(timeline.locator("g.retry-row")).to_have_count(5)
+    for kind in ("none", "randomized", "full", "equal", "decorrelated"):
+        expect(timeline.locator(f'g.retry-row[data-jitter="{kind}"]')).to_have_count(1)
+    expect(page.locator("#retry-panel")).to_contain_text("▶ full jitter (this run): waits of")
+    expect(page.locator("#retry-panel")).to_contain_text("decorrelated jitter: waits of")
+    page.select_option("#retry_jitter", "decorrelated")
+    page.fill("#breaker_wait_open_multiplier", "2")
+    page.click("#apply-settings")
+    expect(page.locator("#retry-panel")).to_contain_text("▶ decorrelated jitter (this run): waits of")
+    expect(page.locator("#breaker_wait_open_multiplier")).to_have_value("2")
+    run_for(page, 20)  # payments keeps failing: the breaker reopens, each time waiting longer
+    breaker = page.locator("#breaker-payments")
+    expect(breaker.locator("ol.transitions")).to_contain_text("open wait 10,000 ms (opening 2 in a row)")
+    page.select_option("#breaker_mode", "forced_open")
+    page.click("#apply-settings")
+    expect(breaker).to_have_attribute("data-state", "FORCED_OPEN")
+    expect(page.locator("#special-payments")).to_contain_text("every call is refused")
+    assert serious(page) == []  # the states set by hand, the failure-kind table and the five jitter rows
+    page.select_option("#breaker_mode", "normal")
+    page.click("#apply-settings")
+    expect(breaker).to_have_attribute("data-state", "CLOSED")
+    expect(breaker.locator("ol.transitions")).to_contain_text("FORCED_OPEN → CLOSED")
+
+
 # --- Time travel --------------------------------------------------------------------------------------------------
 
 

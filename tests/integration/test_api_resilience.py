@@ -134,7 +134,10 @@ def test_start_with_settings_and_faults_echoes_them_validated(client, lab):
     assert run["settings"]["breaker"] == {"window": "time", "window_size": 5, "minimum_calls": 5,
                                           "failure_rate_threshold": 50, "slow_call_rate_threshold": 100,
                                           "slow_call_ms": 60_000, "wait_open_ms": 5_000, "half_open_calls": 3,
-                                          "max_wait_half_open_ms": 0, "automatic_half_open": False}
+                                          "max_wait_half_open_ms": 0, "automatic_half_open": False,
+                                          "wait_open_multiplier": 1, "wait_open_cap_ms": 0,
+                                          "record": ["error", "timeout", "refused", "bulkhead_full", "no_instance"],
+                                          "ignore": [], "mode": "normal"}
     assert run["settings"]["bulkhead"] == {"kind": "threadpool", "max_concurrent": 10, "max_wait_ms": 0,
                                            "queue_capacity": 10, "shared": True}
     assert run["settings"]["retry"]["max_attempts"] == 3 and len(run["retry_schedule"]) == 2
@@ -305,7 +308,13 @@ def test_settings_change_from_now_on_and_are_stored(client, lab):
     ({"settings": {"services": {"orders": {"instances": 5}}}}, "kill or restart instances instead"),
     ({"settings": {"bulkhead": {"max_concurrent": 10**9}}}, "bulkhead.max_concurrent must be a whole number"),
     ({"settings": {"breaker": {"window": "sliding"}}}, "breaker.window must be one of: count, time."),
-    ({"settings": {"retry": {"jitter": "lots"}}}, "retry.jitter must be one of: none, full, equal."),
+    ({"settings": {"retry": {"jitter": "lots"}}}, "retry.jitter must be one of: none, randomized, full, equal, decorrelated."),
+    ({"settings": {"breaker": {"mode": "off"}}},
+     "breaker.mode must be one of: normal, disabled, forced_open, metrics_only."),
+    ({"settings": {"breaker": {"ignore": ["timeout", "meteor"]}}},
+     "Each of breaker.ignore must be one of: error, timeout, refused, bulkhead_full, no_instance."),
+    ({"settings": {"breaker": {"wait_open_multiplier": 20}}}, "breaker.wait_open_multiplier must be a number from 1 to 10."),
+    ({"settings": {"retry": {"randomization_factor": -0.1}}}, "retry.randomization_factor must be a number from 0 to 1."),
     ({"settings": {"timeout": 5}}, "The settings has no setting 'timeout'."),
     ({"settings": None}, "settings must be an object"),
     ({"settings": "fast"}, "settings must be an object"),
@@ -588,7 +597,8 @@ def presets() -> dict[str, dict]:
 def test_every_preset_starts_and_runs_through_the_api(client, lab, presets):
     assert list(presets) == ["breaker-trips-and-recovers", "slow-dependency-shared-pool",
                              "slow-dependency-isolated-pools", "slow-dependency-thread-pool", "retry-storm",
-                             "retry-with-breaker", "instance-dies-under-load", "stuck-half-open"]
+                             "retry-with-breaker", "instance-dies-under-load", "stuck-half-open",
+                             "breaker-backs-off"]
     ran = {}
     for slug, body in presets.items():
         run = start(client, lab, body)

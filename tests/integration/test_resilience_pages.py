@@ -25,7 +25,7 @@ HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "run"}
 XSS = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
 PRESETS = ("breaker-trips-and-recovers", "slow-dependency-shared-pool", "slow-dependency-isolated-pools",
            "slow-dependency-thread-pool", "retry-storm", "retry-with-breaker", "instance-dies-under-load",
-           "stuck-half-open")
+           "stuck-half-open", "breaker-backs-off")
 
 
 # --- Helpers ----------------------------------------------------------------------------------------------------------
@@ -351,13 +351,21 @@ def test_a_preset_the_lab_cannot_start_is_a_422_not_a_500():
                      "breaker.failure_rate_threshold must be a number from 1 to 100.", id="breaker-threshold"),
         pytest.param({"breaker": "on", "breaker_half_open_calls": "0"},
                      "breaker.half_open_calls must be a whole number from 1 to 100.", id="breaker-half-open-calls"),
+        pytest.param({"breaker": "on", "breaker_wait_open_multiplier": "0.5"},
+                     "breaker.wait_open_multiplier must be a number from 1 to 10.", id="breaker-open-multiplier"),
+        pytest.param({"breaker": "on", "breaker_wait_open_cap_ms": "soon"},
+                     "breaker.wait_open_cap_ms must be a whole number from 0 to 3,600,000.", id="breaker-open-cap"),
+        pytest.param({"breaker": "on", "breaker_mode": "sideways"},
+                     "breaker.mode must be one of: normal, disabled, forced_open, metrics_only.", id="breaker-mode"),
+        pytest.param({"retry": "on", "retry_randomization_factor": "2"},
+                     "retry.randomization_factor must be a number from 0 to 1.", id="retry-randomization"),
         pytest.param({"bulkhead_kind": "bogus"}, "bulkhead.kind must be one of: semaphore, threadpool.",
                      id="bulkhead-kind"),
         pytest.param({"bulkhead_kind": "semaphore", "bulkhead_max_concurrent": "0"},
                      "bulkhead.max_concurrent must be a whole number from 1 to 1,000.", id="bulkhead-size"),
         pytest.param({"retry": "on", "retry_max_attempts": "11"},
                      "retry.max_attempts must be a whole number from 1 to 10.", id="retry-attempts"),
-        pytest.param({"retry": "on", "retry_jitter": "lots"}, "retry.jitter must be one of: none, full, equal.",
+        pytest.param({"retry": "on", "retry_jitter": "lots"}, "retry.jitter must be one of: none, randomized, full, equal, decorrelated.",
                      id="retry-jitter"),
         pytest.param({"fault1_kind": "meteor"}, "Unknown fault kind 'meteor'.", id="fault-kind"),
         pytest.param({"fault1_kind": "kill", "fault1_service": "orders", "fault1_instance": "9"},
@@ -1383,3 +1391,33 @@ def test_loading_the_presets_twice_is_harmless_and_writes_no_events():
     assert list(Preset.objects.values_list("slug", "title", "description", "position", "start")) == first
     assert [slug for slug, *_ in first] == list(PRESETS)
     assert StoredEvent.objects.count() == events and Lab.objects.count() == labs
+
+
+def test_the_breaker_form_sets_which_failures_count_its_mode_and_a_growing_open_wait_and_shows_them(client):
+    """The settings Resilience4j names — recordExceptions / ignoreExceptions (CircuitBreakerConfig), the
+    waitIntervalFunctionInOpenState (an IntervalFunction.ofExponentialBackoff), transitionToForcedOpenState
+    (CircuitBreakerStateMachine) — taken from the form, stored, and drawn on the run page."""
+    lab = open_lab(client)
+    run_id = start(client, lab, breaker="on", breaker_kinds_shown="1", breaker_record_error="on",
+                   breaker_record_refused="on", breaker_ignore_timeout="on", breaker_wait_open_multiplier="1.5",
+                   breaker_wait_open_cap_ms="20000", breaker_mode="forced_open",
+                   retry="on", retry_jitter="decorrelated", retry_randomization_factor="0.25")
+
+    breaker = load(lab, run_id).settings.breaker
+    assert (breaker.record, breaker.ignore, breaker.wait_open_multiplier, breaker.wait_open_cap_ms, breaker.mode) == (
+        ("error", "refused"), ("timeout",), 1.5, 20_000, "forced_open")
+    acted(client, lab, run_id, "step")
+    page = page_of(client, lab, run_id)
+    assert attr(page, "breaker-payments", "data-state") == "FORCED_OPEN"
+    assert "FORCED_OPEN (set by hand): every call is refused" in element_text(page, "special-payments")
+    said = words(page)
+    assert ("Counts as failures: errors, refused connections; as successes: bulkhead rejections, calls finding no "
+            "instance; not at all (ignored): timeouts.") in said
+    for kind in ("none", "randomized", "full", "equal", "decorrelated"):  # the jitters side by side
+        assert f'data-jitter="{kind}"' in page
+    assert "▶ decorrelated jitter (this run)" in said and "randomized ±25%" in said
+    # The form shows what the run uses.
+    assert re.search(r'name="breaker_ignore_timeout" value="on" aria-label="ignore a timeout" checked', page)
+    assert not re.search(r'name="breaker_ignore_error" value="on" aria-label="ignore an error answer" checked', page)
+    assert re.search(r'<option value="forced_open" selected>', page)
+    assert re.search(r'name="breaker_wait_open_multiplier"[^>]* value="1.5"', page)

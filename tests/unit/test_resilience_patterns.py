@@ -73,12 +73,13 @@ HALF_OPEN_CASES = [
 def test_after_the_open_wait_the_permitted_test_calls_decide(outcomes, expected):
     breaker = opened(BreakerSettings(window_size=4, minimum_calls=4, wait_open_ms=1_000, half_open_calls=3))
     assert breaker.try_acquire(999) is False  # still open
-    assert calls(breaker, outcomes, start_ms=1_000) == expected
+    assert breaker.try_acquire(1_000) is False  # at the end of the wait: still open (only strictly after it)
+    assert calls(breaker, outcomes, start_ms=1_001) == expected
 
 
 def test_half_open_permits_only_its_test_calls_and_refuses_the_rest():
     breaker = opened(BreakerSettings(window_size=4, minimum_calls=4, wait_open_ms=1_000, half_open_calls=2))
-    assert [breaker.try_acquire(1_000 + n) for n in range(4)] == [True, True, False, False]
+    assert [breaker.try_acquire(1_001 + n) for n in range(4)] == [True, True, False, False]
     assert breaker.state == HALF_OPEN
     breaker.record(1_050, False, 5)
     breaker.record(1_060, True, 5)  # 1 of 2 failed: 50% >= 50%
@@ -87,7 +88,7 @@ def test_half_open_permits_only_its_test_calls_and_refuses_the_rest():
 
 def test_half_open_is_stuck_while_its_test_calls_never_finish():
     breaker = opened(BreakerSettings(window_size=4, minimum_calls=4, wait_open_ms=1_000, half_open_calls=2))
-    assert breaker.try_acquire(1_000) and breaker.try_acquire(1_001)  # two test calls that hang
+    assert breaker.try_acquire(1_001) and breaker.try_acquire(1_002)  # two test calls that hang
     for later in (10_000, 100_000, 1_000_000):
         assert breaker.try_acquire(later) is False
         assert breaker.state == HALF_OPEN  # stuck: nothing finishes, nothing decides
@@ -96,14 +97,15 @@ def test_half_open_is_stuck_while_its_test_calls_never_finish():
 def test_a_maximum_wait_in_half_open_sends_a_stuck_breaker_back_to_open():
     breaker = opened(BreakerSettings(window_size=4, minimum_calls=4, wait_open_ms=1_000, half_open_calls=2,
                                      max_wait_half_open_ms=5_000))
-    assert breaker.try_acquire(1_000) and breaker.try_acquire(1_001)
-    breaker.tick(5_999)
-    assert breaker.state == HALF_OPEN
+    assert breaker.try_acquire(1_001) and breaker.try_acquire(1_002)
     breaker.tick(6_000)
+    assert breaker.state == HALF_OPEN
+    breaker.tick(6_001)
     assert breaker.state == OPEN
     assert breaker.transitions[-1].reason == "the test calls did not finish within 5,000 ms"
     # ... and after the open wait, it tests again.
-    assert breaker.try_acquire(7_000) is True and breaker.state == HALF_OPEN
+    assert breaker.try_acquire(7_001) is False  # the open wait ends at 7,001: not yet
+    assert breaker.try_acquire(7_002) is True and breaker.state == HALF_OPEN
 
 
 def test_without_automatic_transition_open_waits_for_a_call_and_with_it_the_clock_moves_it():

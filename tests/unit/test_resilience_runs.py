@@ -141,7 +141,8 @@ def test_as_dict_answers_every_part_of_the_run():
     assert set(state["breakers"]) == {"orders", "payments", "inventory"}
     payments = state["breakers"]["payments"]
     assert set(payments) == {"state", "since_ms", "calls", "failure_rate", "slow_rate", "not_permitted",
-                             "half_open_permits", "transitions"}
+                             "half_open_permits", "open_wait_ms", "openings_in_a_row", "ignored",
+                             "transitions"}
     assert payments["state"] == "OPEN" and payments["transitions"][0]["to"] == "OPEN"
     assert [i["name"] for i in state["registry"]["orders"]] == ["orders-1", "orders-2", "orders-3"]
     assert set(state["totals"]) == {"requests", "outcomes", "attempts", "calls", "retries", "load_factor"}
@@ -747,10 +748,23 @@ BAD_SETTINGS = [
     ("an unknown backoff", {"retry": {"backoff": "fibonacci"}},
      "retry.backoff must be one of: fixed, linear, exponential."),
     ("a shrinking multiplier", {"retry": {"multiplier": 0.5}}, "retry.multiplier must be a number from 1 to 10."),
-    ("an unknown jitter", {"retry": {"jitter": "lots"}}, "retry.jitter must be one of: none, full, equal."),
+    ("an unknown jitter", {"retry": {"jitter": "lots"}}, "retry.jitter must be one of: none, randomized, full, equal, decorrelated."),
     ("a zero maximum wait", {"retry": {"max_wait_ms": 0}}, "retry.max_wait_ms must be a whole number from 1"),
     ("text for a bool", {"retry": {"retry_when_open": "false"}}, "retry.retry_when_open must be true or false."),
     ("an unknown retry setting", {"retry": {"retries": 3}}, "retry has no setting 'retries'."),
+    ("a randomization factor over 1", {"retry": {"randomization_factor": 1.5}},
+     "retry.randomization_factor must be a number from 0 to 1."),
+    ("a shrinking open wait", {"breaker": {"wait_open_multiplier": 0.5}},
+     "breaker.wait_open_multiplier must be a number from 1 to 10."),
+    ("a negative open-wait cap", {"breaker": {"wait_open_cap_ms": -1}},
+     "breaker.wait_open_cap_ms must be a whole number from 0 to 3,600,000."),
+    ("an unknown breaker mode", {"breaker": {"mode": "off"}},
+     "breaker.mode must be one of: normal, disabled, forced_open, metrics_only."),
+    ("record as text", {"breaker": {"record": "error"}},
+     "breaker.record must be a list of failure kinds, each one of: error, timeout, refused, bulkhead_full, "
+     "no_instance."),
+    ("an unknown failure kind to ignore", {"breaker": {"ignore": ["oops"]}},
+     "Each of breaker.ignore must be one of: error, timeout, refused, bulkhead_full, no_instance."),
 ]
 
 

@@ -321,6 +321,29 @@ def test_timeouts_and_slow_calls_count_for_the_breaker():
     assert timed_out.breakers["payments"].transitions[0].reason.startswith("failure rate 100% ≥ 50%")
 
 
+WHICH_COUNT = [
+    # (why, breaker record / ignore, the breaker's transitions)
+    ("by default a timeout is a recorded failure: the breaker opens", {}, [("CLOSED", "OPEN")]),
+    ("timeouts ignored: not recorded at all, the breaker never opens", {"ignore": ["timeout"]}, []),
+    ("only errors recorded: a timeout counts as a success", {"record": ["error"]}, []),
+]
+
+
+@pytest.mark.parametrize(("counted", "expected"), [c[1:] for c in WHICH_COUNT], ids=[c[0] for c in WHICH_COUNT])
+def test_the_system_tells_the_breaker_how_a_call_failed_and_the_breaker_decides_whether_it_counts(counted, expected):
+    """Mirrors CircuitBreakerStateMachine.handleThrowable with CircuitBreakerConfig's ignoreExceptions and
+    recordExceptions: the system passes each failure's kind (here a timeout)."""
+    system = ran(4, {"rate_rps": 20, **only("payments"), "timeout_ms": 100, "breaker": {**BREAKER, **counted},
+                     "services": {"payments": {"latency_ms": 400}}})
+
+    assert transitions(system, "payments")[:1] == expected
+    breaker = system.breakers["payments"]
+    if "ignore" in counted:
+        assert breaker.ignored > 10 and breaker.rates(system.clock_ms)[0] == 0
+    if "record" in counted:
+        assert breaker.ignored == 0 and breaker.rates(system.clock_ms)[1] == 0.0  # timeouts as successes
+
+
 def test_a_call_lasting_exactly_the_slow_call_threshold_is_not_slow():
     breaker = CircuitBreaker(BreakerSettings(window_size=2, minimum_calls=2, slow_call_ms=100,
                                              slow_call_rate_threshold=50))
@@ -637,10 +660,11 @@ def preset_run(slug: str, seconds: int, **changes) -> ResilienceRun:
     return run
 
 
-def test_the_fixture_holds_the_eight_presets_and_each_starts():
+def test_the_fixture_holds_the_nine_presets_and_each_starts():
     assert list(presets()) == ["breaker-trips-and-recovers", "slow-dependency-shared-pool",
                                "slow-dependency-isolated-pools", "slow-dependency-thread-pool", "retry-storm",
-                               "retry-with-breaker", "instance-dies-under-load", "stuck-half-open"]
+                               "retry-with-breaker", "instance-dies-under-load", "stuck-half-open",
+                               "breaker-backs-off"]
     for slug, preset in presets().items():
         assert preset["title"] and preset["description"], slug
         assert parse_start(preset["start"])["seed"] == 1
@@ -781,3 +805,23 @@ def test_preset_stuck_half_open_with_a_maximum_wait_goes_back_to_open_and_tries_
 
     assert moves[:4] == [("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "OPEN"), ("OPEN", "HALF_OPEN")]
     assert run.sim.breakers["payments"].transitions[2].reason == "the test calls did not finish within 5,000 ms"
+
+
+def test_preset_breaker_backs_off_waits_longer_after_each_failed_trial_and_starts_over_once_closed():
+    """Mirrors CircuitBreakerStateMachineTest.shouldTransitionToHalfOpenAfterWaitInterval: OpenState's wait is
+    waitIntervalFunctionInOpenState.apply(attempts) — here ofExponentialBackoff(2 s, 2, 16 s) — and attempts go back
+    to 0 in CLOSED."""
+    # "... each time its test calls fail it opens again and waits twice as long before the next trial: 2 s, 4 s, 8 s,
+    # then 16 s, the cap ... Payments recovers at 40 s; the breaker finds out at its next trial and closes — and when
+    # payments fails again at 60 s, the wait starts over at 2 s."
+    run = preset_run("breaker-backs-off", 80)
+    moves = run.sim.breakers["payments"].transitions
+    waits = [b.at_ms - a.at_ms for a, b in zip(moves, moves[1:], strict=False)
+             if (a.target, b.target) == ("OPEN", "HALF_OPEN")]
+    assert [w // 1_000 for w in waits[:5]] == [2, 4, 8, 16, 16]  # each just after its wait (the next call)
+    assert all(w > expected for w, expected in zip(waits, [2_000, 4_000, 8_000, 16_000, 16_000], strict=False))
+    closed = next(t for t in moves if t.target == "CLOSED")
+    assert 40_000 < closed.at_ms < 60_000 and closed.reason == "the 3 test calls went well enough"
+    after = [t for t in moves if t.at_ms > 60_000]
+    assert (after[0].source, after[0].target) == ("CLOSED", "OPEN")
+    assert after[1].target == "HALF_OPEN" and 2_000 < after[1].at_ms - after[0].at_ms < 3_000  # 2 s again
