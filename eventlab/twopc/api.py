@@ -25,10 +25,18 @@ class TwoPCStart(ObjectBody):
     order: Any = Field(None, description="Optional; by default Ada orders one book at 12.50.",
                        examples=[{"customer": "Ada", "items": [{"sku": "book", "qty": 1, "price": "12.50"}]}])
     faults: Any = Field([], examples=[[{"kind": "coordinator_crash", "at": "after_decision"}]])
+    protocol: Any = Field("presumed_abort", description="presumed_abort (R*'s PA: aborts neither forced nor "
+                          "acknowledged) or presumed_nothing (basic 2PC: every decision forced and acknowledged).")
+    read_only: Any = Field([], description="Participants with nothing to write: under presumed abort they vote "
+                           "read-only and leave after phase 1.", examples=[["orders"]])
+    one_phase: Any = Field(False, description="One-phase commit: needs exactly one participant.")
+    cooperative: Any = Field(False, description="Cooperative termination: participants in doubt ask each other.")
 
 
 class StepIn(ObjectBody):
     deliver: Any = Field(None, description="The id of the in-flight message to deliver next (default: the earliest).")
+    predict: Any = Field(None, description="Your prediction of what this step will show (the run's `prompt` lists "
+                         "the choices when a fault is about to act).")
 
 
 class FaultsIn(ObjectBody):
@@ -64,6 +72,14 @@ class RunOut(Schema):
     trace_id: str
     forked_from: str | None
     fork_step: int | None
+    protocol: str
+    read_only: list[str]
+    one_phase: bool
+    cooperative: bool
+    costs: dict
+    readers: dict
+    prompt: dict | None
+    predictions: list[dict]
 
 
 class StepOut(Schema):
@@ -71,6 +87,7 @@ class StepOut(Schema):
     step: int
     done: bool
     delivered: dict | None
+    prediction: dict | None
 
 
 def _act(request: HttpRequest, lab_id: str, run_id: str, given: dict[str, Any]):
@@ -107,8 +124,12 @@ def step(request: HttpRequest, lab_id: str, run_id: str, payload: StepIn | None 
         if not isinstance(payload.deliver, str) or len(payload.deliver) > 40:
             raise Invalid("deliver is the id of a message in flight, such as \"m7\".")
         given["pick"] = payload.deliver
+    if payload is not None and payload.predict is not None:
+        given["predict"] = payload.predict
     run = services.act(lab, run_id, given)
-    return {"outcome": run.outcome, "step": run.steps, "done": run.done, "delivered": run.step_list()[-1]}
+    prediction = run.predictions[-1] if given.get("predict") is not None else None
+    return {"outcome": run.outcome, "step": run.steps, "done": run.done, "delivered": run.step_list()[-1],
+            "prediction": prediction}
 
 
 @router.post("/{lab_id}/twopc/{run_id}/run", response={200: RunOut, 404: Detail, 422: Detail},

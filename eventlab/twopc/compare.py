@@ -37,13 +37,14 @@ class Scenario:
 
 SCENARIOS = {s.key: s for s in (
     Scenario("none", "No failure", (), (),
-             "Both succeed. 2PC holds every row locked until the decision; the saga shows each step as it happens."),
+             "Both succeed. 2PC holds every row locked until the decision reaches it (and commits the databases "
+             "one after another in phase 2); the saga shows each step as it happens."),
     Scenario("payment_declined", "The payment is declined",
              ({"kind": "payment_declined"},), ({"kind": "vote_no", "participant": "payments"},),
-             "The saga cancels the order it already created; 2PC rolls back before anything is visible."),
+             "The saga cancels the order it already created; 2PC rolls back before anything is committed."),
     Scenario("shipping_failed", "Shipping fails",
              ({"kind": "shipping_failed"},), ({"kind": "vote_no", "participant": "inventory"},),
-             "The saga refunds a payment it already took; in 2PC nobody ever saw the payment."),
+             "The saga refunds a payment it already took; in 2PC the payment was never committed."),
     Scenario("controller_crash", "The controller crashes and a person recovers it",
              ({"kind": "orchestrator_crash", "after_step": 4, "restart_after_ms": None},),
              ({"kind": "coordinator_crash", "at": "before_decision", "restart_after_ms": None},),
@@ -167,13 +168,19 @@ def twopc_numbers(run: TwoPCRun) -> dict[str, Any]:
     holds = run.lock_holds()
     rows = sorted({row for hold in holds for row in hold["rows"]})
     blocked = run.blocked_ms()
+    readers = run.readers()
+    split = readers["split"]
+    midway = []
+    if split:
+        midway.append({"step": split["from_step"],
+                       "text": f"{' and '.join(split['first'])} committed; {', '.join(split['not_yet'])} not yet"})
     return {
         "protocol": "twopc", "outcome": twopc_outcome(run), "done": run.done, "steps": run.steps,
         "clock_ms": run.sim.clock_ms, "messages": messages_sent(run), "locks": holds, "rows_locked": len(rows),
         "longest_lock_ms": max((h["ms"] for h in holds), default=0), "lock_ms": run.lock_ms(),
         "blocked_ms": blocked, "compensations": [], "crashed": sorted(run.sim.crashed),
-        "recovered": recovered_by_hand(run), "midway": [],
-        "readers": twopc_reader_summary(rows, blocked),
+        "recovered": recovered_by_hand(run), "midway": midway, "split": split,
+        "readers": twopc_reader_summary(rows, blocked, readers),
     }
 
 
@@ -233,10 +240,18 @@ def saga_reader_summary(seen: list[dict[str, Any]], run: SagaRun) -> str:
     return summary
 
 
-def twopc_reader_summary(rows: list[str], blocked_ms: int) -> str:
-    if not rows:
-        return "Nothing uncommitted, and nothing was locked."
-    return (f"Nothing uncommitted: the rows were locked ({', '.join(rows)}); a reader waited {blocked_ms:,} ms.")
+def twopc_reader_summary(rows: list[str], blocked_ms: int, readers: dict[str, Any] | None = None) -> str:
+    """Atomic commitment is not a global snapshot: what a reader sees depends on each database's concurrency
+    control. Uncommitted changes stay behind locks; but each participant applies the decision when it reaches it."""
+    locked = (f"Uncommitted changes stayed behind locks ({', '.join(rows)}); a reader waited {blocked_ms:,} ms."
+              if rows else "Nothing was locked.")
+    if readers and readers["split"]:
+        split = readers["split"]
+        until = (f"for {split['ms']:,} ms (steps {split['from_step']}–{split['until_step']})"
+                 if split["until_step"] is not None else f"from step {split['from_step']} on")
+        return (f"{locked} Yet in phase 2 a reader of two databases could see {' and '.join(split['first'])} "
+                f"committed and {', '.join(split['not_yet'])} not yet, {until}.")
+    return locked
 
 
 # --- The course's table, filled in -----------------------------------------------------------------------------------
@@ -252,7 +267,8 @@ def course_table(saga: dict[str, Any], twopc: dict[str, Any]) -> list[dict[str, 
         {"aspect": "Locks",
          "saga": "None across services: each step is a local transaction that commits at once. "
                  "Here: 0 rows locked, 0 ms.",
-         "twopc": "Every participant locks its rows from prepare until the decision reaches it. "
+         "twopc": "Every participant locks its rows while the transaction does its work; prepare makes the locks "
+                  "durable until the decision reaches it. "
                   f"Here: {twopc['rows_locked']} rows, held up to {twopc['longest_lock_ms']:,} ms "
                   f"({twopc['lock_ms']:,} row-ms in all)."},
         {"aspect": "Failure handling",
@@ -270,7 +286,10 @@ def course_table(saga: dict[str, Any], twopc: dict[str, Any]) -> list[dict[str, 
          "saga": "You design a compensation for every step and accept that readers see intermediate states "
                  f"(here: {len([s for s in saga['midway'] if not s.get('final')])}).",
          "twopc": "The protocol does the undo for you, but needs participants that can prepare (XA), a durable "
-                  "coordinator log and recovery, and it blocks when the coordinator is gone."},
+                  "coordinator log and recovery, and it blocks when the coordinator is gone. Atomic, not "
+                  "isolated by itself: what readers see depends on each database's locking"
+                  + (" (here a reader could see the order half committed in phase 2)." if twopc["split"]
+                     else ".")},
     ]
 
 

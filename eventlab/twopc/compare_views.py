@@ -198,7 +198,7 @@ def results(seed: int) -> dict[str, Any]:
         "seed": seed, "counts": ran["counts"], "skipped": ran["skipped"],
         "twopc": [row.as_dict() for row in twopc], "saga": [row.as_dict() for row in saga],
         "atomic": sum(row.consistent for row in twopc), "twopc_total": len(twopc),
-        "blocked_by": sorted({row.case.fault["kind"] for row in twopc if row.outcome == "blocked until recovery"}),
+        "blocked_by": sorted({row.case.fault["kind"] for row in twopc if row.outcome == "blocked until recovery" and row.case.fault}),
         "doubled": [row.case.label for row in saga if not row.consistent],
     }
 

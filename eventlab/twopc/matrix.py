@@ -20,7 +20,7 @@ from eventlab.sagas.runs import parse_start as saga_start
 from eventlab.sim.runlog import MAX_STEPS, Invalid
 
 from .compare import messages_sent
-from .domain import CRASH_POINTS, PARTICIPANTS, PROTOCOL_MESSAGES, folded
+from .domain import CRASH_POINTS, PARTICIPANTS, PROTOCOL_LABELS, PROTOCOL_MESSAGES, PROTOCOLS, folded
 from .runs import DEFAULT_ORDER, TwoPCRun
 from .runs import parse_start as twopc_start
 
@@ -59,10 +59,11 @@ class Case:
     point: str  # where in the protocol it strikes
     context: tuple[dict[str, Any], ...] = ()
     while_: str = ""
+    options: dict[str, Any] = field(default_factory=dict)  # 2PC: the variant and options (participants too)
 
     @property
     def faults(self) -> list[dict[str, Any]]:
-        return [dict(f) for f in self.context] + [dict(self.fault)]
+        return [dict(f) for f in self.context] + ([dict(self.fault)] if self.fault else [])
 
 
 @dataclass
@@ -78,6 +79,8 @@ class Row:
     blocked_ms: int = 0
     notes: list[str] = field(default_factory=list)
     consistent: bool = True  # every participant ended the same way / no money or goods out of place
+    forced: int = 0  # 2PC: forced log writes
+    acks: int = 0  # 2PC: acknowledgements sent
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.case.key, "slug": self.case.key.replace("/", "-").replace("_", "-").lower(),
@@ -85,13 +88,57 @@ class Row:
                 "point": self.case.point, "while": self.case.while_, "faults": self.case.faults,
                 "outcome": self.outcome, "final": self.final, "steps": self.steps, "recovered": self.recovered,
                 "restarted": self.restarted, "messages": self.messages, "lock_ms": self.lock_ms,
-                "blocked_ms": self.blocked_ms, "notes": self.notes, "consistent": self.consistent}
+                "blocked_ms": self.blocked_ms, "notes": self.notes, "consistent": self.consistent,
+                "forced": self.forced, "acks": self.acks, "options": self.case.options,
+                "variant": variant_label(self.case.options)}
 
 
 # --- The cases -------------------------------------------------------------------------------------------------------
 
 
+def variant_label(options: dict[str, Any]) -> str:
+    parts = [PROTOCOL_LABELS[options.get("protocol", "presumed_abort")]]
+    if options.get("read_only"):
+        parts.append(f"read-only: {', '.join(options['read_only'])}")
+    if options.get("one_phase"):
+        parts.append("one-phase commit")
+    if options.get("cooperative"):
+        parts.append("cooperative termination")
+    return "; ".join(parts)
+
+
 def twopc_cases() -> list[Case]:
+    """Every fault at every point under presumed abort (keys `twopc/…`) and presumed nothing
+    (`twopc/presumed_nothing/…`), then the options' rows."""
+    cases = []
+    for protocol in PROTOCOLS:
+        prefix = "twopc" if protocol == "presumed_abort" else f"twopc/{protocol}"
+        cases += [Case(f"{prefix}/{case.key.removeprefix('twopc/')}", "twopc", case.fault, case.label, case.point,
+                       case.context, case.while_, {"protocol": protocol}) for case in _twopc_faults()]
+    crash = {"kind": "coordinator_crash", "at": "before_decision", "restart_after_ms": None}
+    one = {"participants": ["payments"], "one_phase": True}
+    for protocol in PROTOCOLS:
+        cases.append(Case(f"twopc/{protocol}/read_only/orders", "twopc", None,
+                          "orders has nothing to write", "orders' vote", options={"protocol": protocol,
+                                                                                   "read_only": ["orders"]}))
+        cases.append(Case(f"twopc/{protocol}/cooperative/unblocks", "twopc", crash,
+                          "the coordinator crashes; a peer knows", "coordinator, before decision",
+                          ({"kind": "vote_no", "participant": "inventory"},), "while inventory votes No",
+                          {"protocol": protocol, "cooperative": True}))
+        cases.append(Case(f"twopc/{protocol}/cooperative/blocked", "twopc", crash,
+                          "the coordinator crashes; all in doubt", "coordinator, before decision",
+                          options={"protocol": protocol, "cooperative": True}))
+        cases.append(Case(f"twopc/{protocol}/one_phase", "twopc", None, "one participant: one-phase commit",
+                          "payments' commit", options={"protocol": protocol, **one}))
+        cases.append(Case(f"twopc/{protocol}/one_phase/crash", "twopc",
+                          {"kind": "participant_crash", "participant": "payments", "at": "before_vote",
+                           "restart_after_ms": None},
+                          "one-phase: payments crashes", "payments, before it decides",
+                          options={"protocol": protocol, **one}))
+    return cases
+
+
+def _twopc_faults() -> list[Case]:
     cases = [Case(f"twopc/vote_no/{p}", "twopc", {"kind": "vote_no", "participant": p}, f"{p} votes No",
                   f"the vote from {p}") for p in PARTICIPANTS]
     for p in PARTICIPANTS:
@@ -170,7 +217,7 @@ def start(case_: Case, seed: int = 1, order: dict[str, Any] | None = None) -> di
     order = order or DEFAULT_ORDER
     if case_.protocol == "saga":
         return {"mode": "orchestration", "seed": seed, "order": order, "faults": case_.faults}
-    return {"seed": seed, "order": order, "faults": case_.faults}
+    return {"seed": seed, "order": order, "faults": case_.faults, **case_.options}
 
 
 # --- Running a row ---------------------------------------------------------------------------------------------------
@@ -178,6 +225,8 @@ def start(case_: Case, seed: int = 1, order: dict[str, Any] | None = None) -> di
 
 def _acted(case_: Case, history: list) -> bool:
     """Did the fault under test act in this run (its message was sent, its node got there)?"""
+    if case_.fault is None:
+        return True  # an option's row, no fault
     fault, kind = case_.fault, case_.fault["kind"]
     engine = {"drop": "MessageDropped", "delay": "MessageDelayed", "duplicate": "MessageDuplicated"}
     if kind in engine:
@@ -213,18 +262,21 @@ def run_twopc(case_: Case, seed: int = 1) -> Row | None:
     blocked = run.outcome == "blocked"
     recovered = _to_the_end(run)
     final = TWOPC_OUTCOMES.get(run.outcome, run.outcome)
-    states = {p.state for name, p in folded(run.sim).items() if name != "coordinator"}
+    states = {p.state for name, p in folded(run.sim).items() if name != "coordinator"} - {"read_only"}
     held = [name for name, p in run.participant_states().items() if p["locks"]]
     notes = []
-    if len(states - {"working"}) > 1:
+    if len(states - {"idle", "working"}) > 1:
         notes.append("participants disagree: " + ", ".join(sorted(states)))
     if held:
         notes.append("locks still held by " + ", ".join(held))
     if recovered:
         notes.append("recovered " + ", ".join(sorted(_recovered_nodes(run))) + " by hand")
+    if any(e.type == "LearnedFromPeer" for e in run.history):
+        notes.append("in-doubt participants learned the outcome from a peer")
+    costs = run.costs()
     return Row(case_, "blocked until recovery" if blocked else final, final, run.steps, recovered,
                _restarted(run), messages_sent(run), run.lock_ms(), run.blocked_ms(), notes,
-               consistent=len(states) == 1 and not held)
+               consistent=len(states) <= 1 and not held, forced=costs["forced"], acks=costs["acks"])
 
 
 def run_saga(case_: Case, seed: int = 1) -> Row | None:

@@ -14,6 +14,7 @@ from typing import Any
 from eventlab.sim.engine import SimEvent
 from eventlab.sim.sequence import layout
 
+from .domain import PROTOCOL_LABELS
 from .runs import TwoPCRun
 
 LANES = [("client", "client"), ("coordinator", "coordinator"), ("orders", "orders"), ("payments", "payments"),
@@ -22,6 +23,12 @@ MESSAGE_KINDS = {  # message type -> (extra kinds, label)
     "Prepare": (["prepare"], "Prepare"),
     "VoteYes": (["vote-yes"], "VoteYes"),
     "VoteNo": (["abort", "vote-no"], "VoteNo (votes No)"),
+    "VoteReadOnly": (["vote-yes"], "VoteReadOnly (leaves)"),
+    "CommitOnePhase": (["commit"], "CommitOnePhase"),
+    "PeerDecisionRequest": (["ask"], "PeerDecisionRequest"),
+    "PeerDecision": (["ask"], "PeerDecision"),
+    "Work": (["lock"], "Work"),
+    "WorkDone": (["lock"], "WorkDone"),
     "Commit": (["commit"], "Commit"),
     "Rollback": (["abort", "rollback"], "Rollback (abort)"),
     "Ack": (["ack"], "Ack"),
@@ -31,12 +38,25 @@ MESSAGE_KINDS = {  # message type -> (extra kinds, label)
     "LockGranted": (["lock"], "LockGranted"),
 }
 OUTCOME_LABELS = {"committed": "Committed", "aborted": "Aborted", "blocked": "Blocked", "in_progress": "In progress"}
-VOTE_WORDS = {"yes": "Yes", "no": "No", None: "not yet"}
+VOTE_WORDS = {"yes": "Yes", "no": "No", "read_only": "read-only", None: "not yet"}
 LONGEST = 60  # characters of a name or row shown inside a picture (the tables beside it show them whole)
 
 
 def short(text: str, longest: int = LONGEST) -> str:
     return text if len(text) <= longest else text[:longest - 1] + "…"
+
+
+def variant(run: TwoPCRun) -> dict[str, Any]:
+    """The run's protocol variant and options, in words."""
+    options = run.options
+    parts = [PROTOCOL_LABELS[options["protocol"]]]
+    if options["read_only"]:
+        parts.append(f"read-only: {', '.join(options['read_only'])}")
+    if options["one_phase"]:
+        parts.append("one-phase commit")
+    if options["cooperative"]:
+        parts.append("cooperative termination")
+    return {**options, "label": "; ".join(parts)}
 
 
 def lanes(run: TwoPCRun) -> list[tuple[str, str]]:
@@ -56,22 +76,37 @@ def note(event: SimEvent) -> tuple[str, str] | None:
     data, node = event.data, event.data.get("node")
     kind = event.type
     if kind == "TransactionBegun":
-        return "coordinator log: transaction begun", "log"
+        return "coordinator: transaction begun (in memory: nothing is logged before prepare)", "log"
     if kind == "DecisionLogged":
-        presumed = " (presumed abort: no decision in its log)" if data.get("presumed") else ""
-        return f"decision logged: {data['decision']}{presumed}", "decision"
+        how = "forced" if data.get("forced") else "not forced; then forgotten"
+        return f"decision logged: {data['decision']} ({how})", "decision"
     if kind == "TransactionEnded":
-        return f"coordinator log: transaction ended ({data['outcome']})", "log"
+        return f"coordinator log: transaction ended ({data['outcome']}, not forced)", "log"
+    if kind == "PresumedAbort":
+        to = "every resource manager" if "," in data["participant"] else data["participant"]
+        return short(f"presumed abort: no record, so abort to {to}"), "abort"
+    if kind == "WorkDone":
+        return short(f"{node} did its work: {data['mode']} locks on {', '.join(data['locks'])}"), "waits"
+    if kind == "VotedReadOnly":
+        return f"{node} votes read-only: no log record, shared locks released, it leaves", "committed"
+    if kind == "ReadOnlyFinished":
+        return "coordinator: every vote read-only — nothing logged, no phase 2", "decision"
+    if kind == "OnePhaseFinished":
+        return f"one-phase commit: {data['participant']} decided {data['decision']} alone", "decision"
+    if kind == "LearnedFromPeer":
+        return f"{node} learns {data['decision']} from {data['peer']} (cooperative termination)", "recovered"
+    if kind == "PeerInDoubt":
+        return f"{node} asked {data['peer']}: in doubt too, cannot help", "in-doubt"
     if kind == "VoteTimedOut":
         return f"vote timeout: no vote from {', '.join(data['missing'])}", "abort"
     if kind == "Prepared":
-        return short(f"{node} prepared, votes Yes: locks {', '.join(data['locks'])}"), "prepared"
+        return short(f"{node} prepared (forced), votes Yes: locks durable {', '.join(data['locks'])}"), "prepared"
     if kind == "VotedNo":
         return f"{node} votes No: {data['reason']}", "abort"
     if kind == "Committed":
         return f"{node} committed: locks released", "committed"
     if kind == "RolledBack":
-        why = " (it crashed before voting)" if data.get("reason") else ""
+        why = f" ({data['reason']})" if data.get("reason") else ""
         return f"{node} rolled back{why}: locks released", "abort"
     if kind == "InDoubt":
         return f"{node} in doubt: stops asking, keeps its locks", "in-doubt"
@@ -151,18 +186,38 @@ def explain(run: TwoPCRun, coordinator: dict[str, Any], participants: dict[str, 
     if outcome == "blocked":
         sentence = ("Participants voted Yes and the coordinator is down: they cannot decide alone and hold their locks "
                     "until it recovers.")
+        if run.options["cooperative"] and any(e.type == "PeerInDoubt" for e in run.history):
+            sentence += (" They asked each other (cooperative termination), but every one that answered voted Yes "
+                         "and is in doubt too: nobody knows the outcome.")
         if decision:
             return sentence + f" Its log already holds the decision ({decision}): recovering it sends it again."
         return sentence + " Its log holds no decision: when it recovers it presumes abort."
+    if outcome == "committed" and run.options["one_phase"]:
+        return ("One participant, so one-phase commit: no prepare, no vote — it committed on its own (one forced "
+                "record) and answered; the coordinator logged nothing.")
+    if outcome == "committed" and not decision:
+        return ("Every participant voted read-only: nothing to write, so nothing was logged and there was no second "
+                "phase.")
     if outcome == "committed":
-        sentence = "Every participant voted Yes and the coordinator logged commit"
+        sentence = ("Every participant voted Yes and the coordinator logged commit" if not run.options["read_only"]
+                    else "Every vote was Yes or read-only and the coordinator logged commit")
         if down:
             return sentence + (f", but {down_text} is down and still holds its locks: it commits when it recovers "
                                "and asks the coordinator.")
         return sentence + ": every participant committed and released its locks."
     if outcome == "aborted":
         reason = next((e["data"].get("reason") for e in coordinator["log"] if e["type"] == "DecisionLogged"), None)
-        sentence = f"The coordinator logged abort ({reason})" if reason else "Nothing was committed"
+        learned = any(e.type == "LearnedFromPeer" for e in run.history)
+        presumed = any(e.type == "PresumedAbort" for e in run.history)
+        if reason:
+            forced = "" if run.options["protocol"] == "presumed_nothing" else " (not forced)"
+            sentence = f"The coordinator logged abort{forced} ({reason})"
+        elif learned:
+            sentence = "In-doubt participants asked a peer that knew (cooperative termination) and aborted"
+        elif presumed:
+            sentence = "The coordinator found no decision in its log and presumed abort"
+        else:
+            sentence = "Nothing was committed"
         if down:
             return sentence + f", but {down_text} is down: it rolls back when it recovers."
         return sentence + ": every participant rolled back and released its locks, even those that voted Yes."
@@ -191,7 +246,8 @@ def protocol(run: TwoPCRun) -> dict[str, Any]:
     outcome = run.outcome
     coordinator = {
         **coordinator,
-        "presumed": any(e["data"].get("presumed") for e in coordinator["log"]),
+        "presumed": any(e.type == "PresumedAbort" for e in run.history),
+        "one_phase": run.options["one_phase"],
         "votes": [{"participant": name, "vote": VOTE_WORDS[votes[name]] if name in votes
                    else "forgotten" if forgotten else "not heard yet"} for name in run.participants],
         "votes_heard": len(votes), "votes_forgotten": forgotten,

@@ -16,13 +16,14 @@ from eventlab.labs.services import store
 from eventlab.sim.runlog import Invalid
 
 from . import pictures, services
-from .domain import CRASH_POINTS, FAULT_KINDS, PARTICIPANTS, PROTOCOL_MESSAGES
+from .domain import CRASH_POINTS, FAULT_KINDS, MESSAGES, PARTICIPANTS, PROTOCOL_LABELS
 from .models import Preset
-from .runs import LOG, TwoPCRun
+from .runs import LOG, OUTCOMES, TwoPCRun, side_by_side
 
 FORM_ITEMS = 3  # item rows on the start form
 RESTART_MS = 1_000  # "restarts by itself after" when the form leaves it blank
-FORM_CHOICES = {"participants": PARTICIPANTS, "messages": PROTOCOL_MESSAGES, "fault_kinds": FAULT_KINDS,
+FORM_CHOICES = {"participants": PARTICIPANTS, "messages": MESSAGES, "fault_kinds": FAULT_KINDS,
+                "protocols": list(PROTOCOL_LABELS.items()),
                 "participant_points": CRASH_POINTS["participant"], "coordinator_points": CRASH_POINTS["coordinator"]}
 
 
@@ -43,7 +44,9 @@ def start_from_form(post) -> dict[str, Any]:
     chosen = post.getlist("fault")
     return {"seed": form_whole(post.get("seed"), 1), "participants": post.getlist("participant"),
             "order": order_from_form(post, FORM_ITEMS),
-            "faults": [fault_from_form(post, kind) for kind in FAULT_KINDS if kind in chosen]}
+            "faults": [fault_from_form(post, kind) for kind in FAULT_KINDS if kind in chosen],
+            "protocol": post.get("protocol") or "presumed_abort", "read_only": post.getlist("read_only"),
+            "one_phase": bool(post.get("one_phase")), "cooperative": bool(post.get("cooperative"))}
 
 
 def fault_from_form(post, kind: str) -> dict[str, Any]:
@@ -70,7 +73,8 @@ def start(request: HttpRequest, lab_id: str) -> HttpResponse:
         run = services.start(lab, start_from_form(request.POST))
     except Invalid as invalid:
         context = lab_context(request, lab, error=str(invalid), form=request.POST,
-                              chosen=request.POST.getlist("fault"), picked=request.POST.getlist("participant"))
+                              chosen=request.POST.getlist("fault"), picked=request.POST.getlist("participant"),
+                              read_only_picked=request.POST.getlist("read_only"))
         return render(request, "twopc/lab.html", context, status=422)
     return redirect("twopc-run", lab_id=lab.id, run_id=run.id)
 
@@ -88,7 +92,13 @@ def announcement(run: TwoPCRun) -> str:
 
 def run_view(run: TwoPCRun, query: Any = None) -> dict[str, Any]:
     """Everything the run panel draws."""
+    last = run.predictions[-1] if run.predictions and run.predictions[-1]["step"] == run.steps else None
     return {
+        "prompt": run.prompt(),
+        "prediction": last and {**last, "predicted_text": OUTCOMES[last["predicted"]],
+                                "happened_text": OUTCOMES[last["happened"]]},
+        "variant": pictures.variant(run), "costs": run.costs(), "readers": run.readers(),
+        "side_by_side": side_by_side(run.started),
         "announce": announcement(run), "done": run.done, "idle": None if run.sim.pending() else run.idle_reason(),
         "pending": run.pending(), "crashed": sorted(run.sim.crashed), "steps": run.step_list(),
         "sequence": pictures.sequence(run), "protocol": pictures.protocol(run),
@@ -101,6 +111,8 @@ def given_from_form(action: str, post) -> dict[str, Any]:
         given: dict[str, Any] = {"input": "step"}
         if post.get("pick"):
             given["pick"] = post["pick"][:40]
+        if post.get("predict"):
+            given["predict"] = post["predict"][:40]
         return given
     if action == "faults":
         kind = post.get("kind", "")

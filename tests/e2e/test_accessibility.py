@@ -145,6 +145,17 @@ def test_twopc_run_blocked_in_doubt_with_the_steps_as_text(server, new_page):
     assert serious(page) == []
 
 
+def test_twopc_run_asking_for_a_prediction_with_its_costs_and_both_variants(server, new_page):
+    page = twopc_run(new_page(), server, "commit-lost")
+    while not page.locator("form.predict").count():
+        saga_step(page)
+    assert serious(page) == []
+    page.check("input[name=predict][value=dropped]")
+    page.click("#predict-step")
+    page.wait_for_selector("#prediction")
+    assert serious(page) == []
+
+
 def test_twopc_run_rolled_back_with_an_error(server, new_page):
     page = twopc_run(new_page(), server, "vote-no")
     page.click("#run-all")

@@ -85,7 +85,10 @@ def test_start_a_comparison_step_both_and_see_the_numbers(server, new_page):
     assert cell(page, "messages", 1) == "8" and cell(page, "messages", 2) == "12"
     assert cell(page, "blocked", 1) == "0 ms"
     assert int(cell(page, "blocked", 2).removesuffix(" ms")) > 0
-    assert cell(page, "readers", 2).startswith("Nothing uncommitted: the rows were locked")
+    # Atomic commitment, not one instant: uncommitted rows stayed locked, yet phase 2 showed a split.
+    assert cell(page, "readers", 2).startswith("Uncommitted changes stayed behind locks")
+    assert "Yet in phase 2 a reader of two databases could see" in cell(page, "readers", 2)
+    expect(page.locator("#twopc-split")).to_contain_text("a reader of both could see the order half committed")
     course = page.locator("#course-table tbody tr")
     expect(course).to_have_count(4)
     expect(course.nth(0)).to_contain_text("held up to")

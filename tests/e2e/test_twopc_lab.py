@@ -1,6 +1,7 @@
 """The two-phase commit lab in a real browser: the presets end as they promise (commit, one No rolling everyone back,
 the coordinator crashing after prepare leaving participants blocked in doubt until Recover presumes abort, a
-participant crashing after its vote), time travel and what-if runs, faults injected mid-run, picking the message
+participant crashing after its vote), the protocol variants and options, predict-then-observe before a fault, time
+travel and what-if runs, faults injected mid-run, picking the message
 delivered next, the run live in a second browser, the keyboard, and bad input."""
 
 import re
@@ -71,14 +72,17 @@ def test_commit_everyone_votes_yes_and_the_other_order_waits_for_the_stock(serve
     page = open_preset(new_page(), server, "commit")
     expect(page.locator(".preset-intro")).to_contain_text("Commit: everyone votes Yes")
     expect(page.locator("#outcome")).to_have_text("In progress")
-    step(page, 7)
+    step(page, 2)
+    # Inventory has done its work: it locked the stock row before any prepare.
+    expect(page.locator("#locks-inventory")).to_contain_text("stock:book")
+    step(page, 12)
     # Every participant voted Yes and holds its locks; the other order asked for the book's stock and waits.
     for name in EVERYONE:
         expect(page.locator(f"#p-{name} .badge.in-doubt")).to_have_text("in doubt")
     expect(page.locator("#locks-inventory")).to_contain_text("stock:book")
     expect(page.locator("#waits-inventory")).to_contain_text("The other order waits for stock:book: time blocked")
-    step(page)
-    expect(page.locator("#sequence g.mark-decision")).to_have_text("decision logged: commit")
+    step(page, 2)
+    expect(page.locator("#sequence g.mark-decision")).to_have_text("decision logged: commit (forced)")
     expect(page.locator("#coordinator-decision")).to_have_text("commit")
     run_to_the_end(page)
     expect(page.locator("#outcome")).to_have_text("Committed")
@@ -92,7 +96,9 @@ def test_commit_everyone_votes_yes_and_the_other_order_waits_for_the_stock(serve
     expect(page.locator("#sequence g.arrow.commit")).to_have_count(3)
     expect(page.locator("#sequence g.arrow.abort")).to_have_count(0)
     expect(page.locator("#coordinator-log tbody tr td:nth-child(3)")).to_have_text(
-        ["TransactionBegun", "DecisionLogged", "TransactionEnded"])
+        ["DecisionLogged", "TransactionEnded"])
+    expect(page.locator("#cost-acks")).to_have_text("3 acknowledgements")
+    expect(page.locator("#readers")).to_contain_text("A split: from step")
     assert ms(page, "#n-blocked-ms") > 0
     expect(page.locator("#other-order")).to_contain_text("got stock:book after")
     assert page.dialogs == []
@@ -102,23 +108,25 @@ def test_one_no_vote_and_everyone_rolls_back(server, new_page):
     page = open_preset(new_page(), server, "vote-no")
     run_to_the_end(page)
     expect(page.locator("#outcome")).to_have_text("Aborted")
-    expect(page.locator("#outcome-text")).to_contain_text("The coordinator logged abort (payments voted No)")
+    expect(page.locator("#outcome-text")).to_contain_text("The coordinator logged abort (not forced) (payments voted No)")
     expect(page.locator("#p-payments .p-vote")).to_have_text("No")
     for name in EVERYONE:
         expect(state_of(page, name)).to_have_text("aborted")
     # The No vote and every Rollback: red, dashed and labelled.
     expect(page.locator("#sequence g.arrow.vote-no .msg-label")).to_have_text("VoteNo (votes No)")
-    expect(page.locator("#sequence g.arrow.rollback .msg-label")).to_have_text(["Rollback (abort)"] * 3)
+    # Presumed abort: no Rollback to the participant that voted No, and no acknowledgement of an abort.
+    expect(page.locator("#sequence g.arrow.rollback .msg-label")).to_have_text(["Rollback (abort)"] * 2)
+    expect(page.locator("#cost-acks")).to_have_text("0 acknowledgements")
     for arrow in page.locator("#sequence g.arrow.abort line").all():
         assert arrow.get_attribute("marker-end") == "url(#head-red)"
         assert arrow.evaluate("el => getComputedStyle(el).strokeDasharray") not in ("none", "")
-    expect(page.locator("#sequence g.mark-decision")).to_have_text("decision logged: abort")
+    expect(page.locator("#sequence g.mark-decision")).to_have_text("decision logged: abort (not forced; then forgotten)")
     expect(page.locator("#protocol g.vote-line.abort")).to_have_count(1)
 
 
 def test_the_coordinator_crashing_after_prepare_blocks_everyone_in_doubt_until_recover_presumes_abort(server, new_page):
     page = open_preset(new_page(), server, "coordinator-crash-after-prepare")
-    step(page, 8)  # the last Yes arrives, and the coordinator goes down before it logs a decision
+    step(page, 16)  # the last Yes arrives, and the coordinator goes down before it logs a decision
     expect(page.locator("#outcome")).to_have_text("Blocked")
     expect(page.locator("#outcome-text")).to_have_text(
         "Participants voted Yes and the coordinator is down: they cannot decide alone and hold their locks until "
@@ -147,8 +155,7 @@ def test_the_coordinator_crashing_after_prepare_blocks_everyone_in_doubt_until_r
     for name in EVERYONE:
         expect(state_of(page, name)).to_have_text("aborted")
         expect(page.locator(f"#p-{name} .badge.in-doubt")).to_have_count(0)
-    expect(page.locator("#sequence g.mark-decision")).to_have_text(
-        "decision logged: abort (presumed abort: no decision in its log)")
+    expect(page.locator("#coordinator-log tbody")).to_contain_text("Nothing logged")  # presumed: nothing written
     assert ms(page, "#n-blocked-ms") >= blocked
 
 
@@ -179,7 +186,7 @@ def test_back_and_forward_then_acting_from_the_past_forks_a_what_if_run(server, 
     expect(page.locator(".pinned")).to_contain_text("You are looking back at step 2")
     expect(page.locator("#run-status")).to_contain_text("of 3")
     assert page.url.endswith("?at=2")
-    expect(page.locator("#p-inventory .p-state")).to_have_text("working")  # inventory prepared at step 3
+    expect(page.locator("#p-inventory .p-state")).to_have_text("working")  # inventory did its work at step 2
     page.click("#back")
     expect(page.locator("#step-count")).to_have_text("1")
     page.click("#forward")
@@ -248,25 +255,25 @@ def test_the_coordinator_crash_injected_mid_run_from_the_form(server, new_page):
 
 def test_deliver_next_delivers_the_message_picked(server, new_page):
     page = open_preset(new_page(), server, "commit")
-    step(page)  # Prepare to all three is in flight
+    step(page)  # the work for all three is in flight
     rows = page.locator("table.pending tbody tr")
     picked = rows.nth(2)
-    expect(picked).to_contain_text("Prepare")
+    expect(picked).to_contain_text("Work")
     message_id = picked.locator("code").inner_text()
     target = picked.locator("td").nth(2).inner_text().split("→")[1].strip()
-    picked.get_by_role("button", name=re.compile(rf"Deliver {message_id} \(Prepare\) next")).click()
+    picked.get_by_role("button", name=re.compile(rf"Deliver {message_id} \(Work\) next")).click()
     expect(page.locator("#step-count")).to_have_text("2")
-    expect(page.locator("ol.step-list li").last).to_contain_text(f"Prepare from coordinator to {target}")
-    expect(state_of(page, target)).to_have_text("prepared")
+    expect(page.locator("ol.step-list li").last).to_contain_text(f"Work from client to {target}")
+    expect(state_of(page, target)).to_have_text("working")
     expect(page.locator(f"#pick-{message_id}")).to_have_count(0)
 
 
 def test_a_timeout_can_be_fired_early_and_the_coordinator_aborts(server, new_page):
     page = open_preset(new_page(), server, "commit")
-    step(page)
+    step(page, 9)  # the work is done and the coordinator has sent Prepare: its vote timeout is set
     timer = page.locator("table.pending tbody tr", has_text="VoteTimeout")
     page.click(f"#pick-{timer.locator('code').inner_text()}")
-    expect(page.locator("#step-count")).to_have_text("2")
+    expect(page.locator("#step-count")).to_have_text("10")
     expect(page.locator("#coordinator-decision")).to_have_text("abort")
     expect(page.locator("#sequence g.mark-abort").first).to_contain_text("vote timeout: no vote from")
 
@@ -405,8 +412,79 @@ def test_markup_in_a_customer_name_is_shown_as_text(twopc_page, new_page):
     live(page)
     expect(page.locator(".order-line")).to_contain_text(f"for {name}:")
     other = second_browser_on(page, new_page)
-    step(page, 3)
-    expect(other.locator("#step-count")).to_have_text("3")
+    step(page, 5)
+    expect(other.locator("#step-count")).to_have_text("5")
     expect(other.locator("#locks-payments")).to_contain_text(f"account:{name}")
     assert page.locator("#run img").count() == 0 and other.locator("#run img").count() == 0
     assert page.dialogs == [] and other.dialogs == []
+
+
+# --- Variants, options and predict-then-observe ---------------------------------------------------------------------
+
+
+def test_a_prediction_is_asked_before_an_injected_fault_acts_and_the_verdict_shown(server, new_page):
+    """Predict, then observe (as in the saga and resilience labs): the step that delivers the Commit the network
+    will lose asks first; a right prediction is confirmed."""
+    page = open_preset(new_page(), server, "commit-lost")
+    while not page.locator("form.predict").count():
+        step(page)
+    expect(page.locator("form.predict legend")).to_contain_text("delivers Commit to")
+    expect(page.locator("button#predict-step")).to_be_visible()
+    before = steps(page)
+    page.check("input[name=predict][value=dropped]")
+    page.click("#predict-step")
+    expect(page.locator("#step-count")).to_have_text(str(before + 1))
+    expect(page.locator("#prediction")).to_contain_text("You predicted it")
+    expect(page.locator("#prediction")).to_contain_text("The network loses the message")
+    expect(page.locator("form.predict")).to_have_count(0)
+
+
+def test_a_wrong_prediction_before_a_no_vote_says_what_happened(server, new_page):
+    page = open_preset(new_page(), server, "vote-no")
+    while not page.locator("form.predict").count():
+        step(page)
+    expect(page.locator("form.predict legend")).to_contain_text("delivers Prepare to payments")
+    page.check("input[name=predict][value=as_planned]")
+    page.click("#predict-step")
+    expect(page.locator("#prediction")).to_contain_text("Not quite")
+    expect(page.locator("#prediction")).to_contain_text("The participant votes No: the coordinator will abort.")
+
+
+def test_presumed_nothing_and_presumed_abort_side_by_side_from_the_start_form(twopc_page):
+    page = twopc_page
+    page.get_by_label("presumed nothing (basic 2PC)").check()
+    page.get_by_label("A participant votes No:").check()
+    page.click("#start-run")
+    page.wait_for_url(RUN_URL)
+    live(page)
+    expect(page.locator("#variant")).to_have_text("presumed nothing (basic 2PC)")
+    run_to_the_end(page)
+    expect(page.locator("#outcome")).to_have_text("Aborted")
+    expect(page.locator("#cost-acks")).to_have_text("2 acknowledgements")
+    expect(page.locator("#v-coordinator-forced td")).to_have_text(["0", "1"])
+    expect(page.locator("#v-acks td")).to_have_text(["0", "2"])
+
+
+def test_one_phase_commit_with_three_participants_is_a_form_error(twopc_page):
+    page = twopc_page
+    page.check("#one-phase")
+    page.click("#start-run")
+    expect(page.locator("#start-error")).to_contain_text("One-phase commit needs exactly one participant")
+    expect(page.locator("#one-phase")).to_be_checked()
+
+
+def test_cooperative_termination_unblocks_when_a_peer_knows(server, new_page):
+    page = open_preset(new_page(), server, "cooperative-unblocks")
+    run_to_the_end(page)
+    expect(page.locator("#outcome")).to_have_text("Aborted")
+    expect(page.locator("#run-status")).to_contain_text("coordinator down")
+    expect(page.locator("#outcome-text")).to_contain_text("asked a peer that knew (cooperative termination)")
+    for name in ("orders", "payments"):
+        expect(page.locator(f"#locks-{name} tbody")).to_have_text("none")
+
+
+def test_cooperative_termination_cannot_help_when_all_voted_yes(server, new_page):
+    page = open_preset(new_page(), server, "cooperative-blocked")
+    run_to_the_end(page)
+    expect(page.locator("#outcome")).to_have_text("Blocked")
+    expect(page.locator("#outcome-text")).to_contain_text("every one that answered voted Yes and is in doubt too")

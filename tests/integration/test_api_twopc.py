@@ -17,7 +17,7 @@ ORDER = {"customer": "Ada", "items": [{"sku": "book", "qty": 1, "price": "12.50"
 PARTICIPANTS = ["orders", "payments", "inventory"]
 RUN_KEYS = {"id", "outcome", "coordinator", "participants", "blocked_ms"}
 EVENT_KEYS = {"position", "stream", "version", "type", "schema_version", "stored_schema_version", "data", "metadata"}
-STATES = {"working", "prepared", "committed", "aborted", "crashed"}
+STATES = {"idle", "working", "prepared", "read_only", "committed", "aborted", "crashed"}
 OUTCOMES = {"committed", "aborted", "blocked", "in_progress"}
 CRASH_BEFORE_DECISION = {"kind": "coordinator_crash", "at": "before_decision"}
 CRASH_AFTER_DECISION = {"kind": "coordinator_crash", "at": "after_decision"}
@@ -80,7 +80,7 @@ def assert_contract_shape(run: dict) -> None:
         assert name in PARTICIPANTS
         assert set(participant) >= {"state", "vote", "locks"}
         assert participant["state"] in STATES
-        assert participant["vote"] in (None, "yes", "no")
+        assert participant["vote"] in (None, "yes", "no", "read_only")
         assert isinstance(participant["locks"], list) and all(isinstance(row, str) for row in participant["locks"])
     assert isinstance(run["blocked_ms"], int) and run["blocked_ms"] >= 0
 
@@ -104,7 +104,7 @@ def test_start_answers_201_with_every_key_the_contract_lists_and_the_defaults(cl
     assert (run["outcome"], run["done"], run["step"], run["blocked_ms"]) == ("in_progress", False, 0, 0)
     assert run["coordinator"] == {"state": "idle", "decision": None, "log": []}
     assert run["participants"] == {name: {
-        "state": "working", "durable_state": "working", "vote": None, "locks": [], "locked_ms": 0,
+        "state": "idle", "durable_state": "idle", "vote": None, "locks": [], "locked_ms": 0,
         "in_doubt": False, "waiting": []} for name in PARTICIPANTS}
     assert list(run["participants"]) == PARTICIPANTS
     # The default order: Ada, one book at 12.50; the default seed 1; no faults.
@@ -112,7 +112,7 @@ def test_start_answers_201_with_every_key_the_contract_lists_and_the_defaults(cl
                             "items": [{"sku": "book", "qty": 1, "price": "12.50"}], "amount": "12.50"}
     assert (run["seed"], run["faults"], run["steps"], run["crashed"]) == (1, [], [], [])
     assert (run["forked_from"], run["fork_step"]) == (None, None)
-    assert [m["type"] for m in run["pending"]] == ["BeginTransaction", "LockRequest", "RequestTimeout"]
+    assert [m["type"] for m in run["pending"]] == ["StartWork", "LockRequest", "RequestTimeout"]
     assert isinstance(run["trace_id"], str) and len(run["trace_id"]) == 32
 
 
@@ -136,34 +136,37 @@ def test_each_step_answers_outcome_step_done_and_what_was_delivered(client, lab)
     first = ok(post(client, lab, f"/{run['id']}/step"))
     second = ok(post(client, lab, f"/{run['id']}/step", {}))
 
-    assert set(first) == {"outcome", "step", "done", "delivered"}
+    assert set(first) == {"outcome", "step", "done", "delivered", "prediction"} and first["prediction"] is None
     assert (first["outcome"], first["step"], first["done"]) == ("in_progress", 1, False)
     assert set(first["delivered"]) >= {"step", "type", "from", "to", "message", "at_ms"}
+    # The transaction does its work first (the participants lock their rows), then asks the coordinator to commit.
     assert (first["delivered"]["message"], first["delivered"]["from"], first["delivered"]["to"]) == (
-        "BeginTransaction", "client", "coordinator")
-    assert (second["step"], second["delivered"]["message"], second["delivered"]["from"]) == (
-        2, "Prepare", "coordinator")
+        "StartWork", "client", "client")
+    assert (second["step"], second["delivered"]["message"], second["delivered"]["from"]) == (2, "Work", "client")
     assert second["delivered"]["at_ms"] >= first["delivered"]["at_ms"]
+    while "BeginTransaction" not in [s["message"] for s in ok(get(client, lab, f"/{run['id']}"))["steps"]]:
+        ok(post(client, lab, f"/{run['id']}/step"))
+    while ok(get(client, lab, f"/{run['id']}"))["steps"][-1]["message"] != "Prepare":
+        ok(post(client, lab, f"/{run['id']}/step"))
     now = ok(get(client, lab, f"/{run['id']}"))
-    assert [s["message"] for s in now["steps"]] == ["BeginTransaction", "Prepare"]
     assert now["coordinator"]["state"] == "collecting"
-    assert [e["type"] for e in now["coordinator"]["log"]] == ["TransactionBegun"]
+    assert now["coordinator"]["log"] == []  # nothing is logged before the prepare phase (presumed abort)
 
 
 def test_deliver_picks_a_pending_message_that_is_not_first(client, lab):
     run = start(client, lab)
     ok(post(client, lab, f"/{run['id']}/step"))
     pending = ok(get(client, lab, f"/{run['id']}"))["pending"]
-    assert [m["type"] for m in pending[:3]] == ["Prepare"] * 3
+    assert [m["type"] for m in pending[:3]] == ["Work"] * 3
     third = pending[2]
 
     stepped = ok(post(client, lab, f"/{run['id']}/step", {"deliver": third["id"]}))
 
-    assert (stepped["delivered"]["message"], stepped["delivered"]["to"]) == ("Prepare", third["to"])
+    assert (stepped["delivered"]["message"], stepped["delivered"]["to"]) == ("Work", third["to"])
     assert stepped["delivered"]["message_id"] == third["id"]
     now = ok(get(client, lab, f"/{run['id']}"))
     assert {pending[0]["id"], pending[1]["id"]} <= {m["id"] for m in now["pending"]}
-    assert now["participants"][third["to"]]["state"] == "prepared"
+    assert now["participants"][third["to"]]["state"] == "working" and now["participants"][third["to"]]["locks"]
 
 
 @pytest.mark.parametrize("deliver", ["m999", "m1", 7, ["m2"], "x" * 41])
@@ -188,8 +191,8 @@ def test_run_goes_to_the_end_and_get_answers_the_same(client, lab):
     assert states(done) == dict.fromkeys(PARTICIPANTS, "committed")
     assert all(p["vote"] == "yes" and p["locks"] == [] for p in done["participants"].values())
     assert (done["coordinator"]["state"], done["coordinator"]["decision"]) == ("done", "commit")
-    assert [e["type"] for e in done["coordinator"]["log"]] == ["TransactionBegun", "DecisionLogged",
-                                                               "TransactionEnded"]
+    assert [e["type"] for e in done["coordinator"]["log"]] == ["DecisionLogged", "TransactionEnded"]
+    assert done["protocol"] == "presumed_abort" and done["costs"]["forced"] == 7 and done["costs"]["acks"] == 3
     assert done["blocked_ms"] > 0  # the other order waited for the book's stock row
     assert done["messages"] == 12 and done["lock_ms"] > 0
     assert done["votes"] == dict.fromkeys(PARTICIPANTS, "yes")
@@ -455,7 +458,9 @@ def test_a_body_that_is_not_a_json_object_is_a_422_that_appends_nothing(lab, pat
     # step or recover).
     client = Client(raise_request_exception=False)
     run = start(client, lab, faults=[INVENTORY_CRASH])
-    for _ in range(3):  # inventory has voted and crashed; messages are still in flight: step and recover could act
+    stepped = {"done": False}
+    while ok(get(client, lab, f"/{run['id']}"))["crashed"] != ["inventory"]:
+        # until inventory has voted and crashed; messages are still in flight: step and recover could act
         stepped = ok(post(client, lab, f"/{run['id']}/step"))
     assert ok(get(client, lab, f"/{run['id']}"))["crashed"] == ["inventory"] and not stepped["done"]
     before = head(client, lab)
@@ -524,8 +529,8 @@ def test_html_in_the_customers_name_is_stored_as_given_and_returned_as_plain_jso
     assert done["order"]["customer"] == name
     started = [e for e in log(client, lab)["events"] if e["type"] == "TwoPCRunStarted"]
     assert started[0]["data"]["order"]["customer"] == name
-    begun = [e for e in log(client, lab)["events"] if e["type"] == "TransactionBegun"]
-    assert begun[0]["data"]["order"]["customer"] == name
+    worked = [e for e in log(client, lab)["events"] if e["type"] == "WorkDone"]
+    assert worked[0]["data"]["order"]["customer"] == name
     prepared = [e for e in log(client, lab)["events"] if e["type"] == "Prepared" and e["data"]["node"] == "payments"]
     assert prepared[0]["data"]["locks"] == [f"account:{name}"]
 
@@ -555,9 +560,11 @@ def finish(client, lab, run) -> dict:
     return ok(post(client, lab, f"/{run['id']}/run"))
 
 
-def test_the_fixture_holds_the_seven_presets(presets):
+def test_the_fixture_holds_the_presets(presets):
     assert list(presets) == ["commit", "vote-no", "coordinator-crash-after-prepare",
-                             "coordinator-crash-after-decision", "participant-crash", "vote-timeout", "commit-lost"]
+                             "coordinator-crash-after-decision", "participant-crash", "vote-timeout", "commit-lost",
+                             "presumed-nothing-vote-no", "read-only", "one-phase", "cooperative-unblocks",
+                             "cooperative-blocked"]
 
 
 def test_preset_commit_commits_and_the_other_order_waits_for_the_stock_row(client, lab, presets):
@@ -567,9 +574,9 @@ def test_preset_commit_commits_and_the_other_order_waits_for_the_stock_row(clien
     assert states(done) == dict.fromkeys(PARTICIPANTS, "committed")
     assert done["blocked_ms"] > 0
     kinds = [e["type"] for e in done["coordinator"]["log"]]
-    assert kinds == ["TransactionBegun", "DecisionLogged", "TransactionEnded"]
+    assert kinds == ["DecisionLogged", "TransactionEnded"]
     # The decision was logged before any Commit went out.
-    decided = done["coordinator"]["log"][1]["step"]
+    decided = done["coordinator"]["log"][0]["step"]
     commits = [s for s in done["steps"] if s["message"] == "Commit"]
     assert len(commits) == 3 and all(s["step"] > decided for s in commits)
 
@@ -600,8 +607,8 @@ def test_preset_coordinator_crash_after_prepare_blocks_in_doubt_then_recover_pre
     done = finish(client, lab, run)
 
     assert (done["outcome"], done["done"]) == ("aborted", True)
-    decision = [e for e in done["coordinator"]["log"] if e["type"] == "DecisionLogged"][0]
-    assert decision["data"]["decision"] == "abort" and decision["data"]["presumed"] is True
+    assert done["coordinator"]["log"] == []  # presumed abort: no record, so abort — and nothing written
+    assert any(e["type"] == "PresumedAbort" for e in log(client, lab)["events"])
     assert states(done) == dict.fromkeys(PARTICIPANTS, "aborted")
     assert all(p["locks"] == [] for p in done["participants"].values())
 
@@ -734,3 +741,68 @@ def test_the_openapi_schema_lists_the_twopc_paths(client):
     assert "201" in paths[base]["post"]["responses"] and "201" in paths[f"{base}/{{run_id}}/fork"]["post"]["responses"]
     at_step = [p for p in paths[f"{base}/{{run_id}}"]["get"]["parameters"] if p["name"] == "at_step"]
     assert at_step and at_step[0]["in"] == "query"
+
+
+# --- Variants and options (Mohan, Lindsay & Obermarck 1986; Gray & Reuter; Bernstein et al. ch. 7) ---------------
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"protocol": "presumed_commit"}, "presumed_abort (the default) or presumed_nothing"),
+    ({"protocol": 7}, "presumed_abort (the default) or presumed_nothing"),
+    ({"read_only": ["billing"]}, "read_only lists participants of this transaction"),
+    ({"read_only": "orders"}, "read_only lists participants of this transaction"),
+    ({"read_only": ["orders", "orders"]}, "read_only lists participants of this transaction"),
+    ({"participants": ["payments"], "read_only": ["orders"]}, "read_only lists participants of this transaction"),
+    ({"one_phase": True}, "One-phase commit needs exactly one participant; this transaction has 3"),
+    ({"one_phase": "yes", "participants": ["payments"]}, "one_phase is true or false."),
+    ({"cooperative": 1}, "cooperative is true or false."),
+    ({"cooperative": True, "participants": ["payments"]}, "at least two participants"),
+])
+def test_a_variant_or_option_that_does_not_fit_is_a_422_in_plain_words_that_appends_nothing(lab, body, message):
+    client = Client(raise_request_exception=False)
+    before = head(client, lab)
+
+    assert message in assert_plain(post(client, lab, "", body), 422)
+
+    assert head(client, lab) == before
+
+
+def test_the_variants_differ_in_forced_writes_messages_and_acks_for_the_same_no_vote(client, lab):
+    """Presumed abort: the abort is not forced and not acknowledged; presumed nothing: both (R*, 1986)."""
+    runs = {protocol: finish(client, lab, start(client, lab, faults=[{"kind": "vote_no", "participant": "payments"}],
+                                                protocol=protocol))
+            for protocol in ("presumed_abort", "presumed_nothing")}
+    pa, pn = runs["presumed_abort"], runs["presumed_nothing"]
+    assert pa["protocol"] == "presumed_abort" and pn["protocol"] == "presumed_nothing"
+    assert (pa["costs"]["coordinator_forced"], pa["costs"]["acks"], pa["costs"]["messages"]) == (0, 0, 8)
+    assert (pn["costs"]["coordinator_forced"], pn["costs"]["acks"], pn["costs"]["messages"]) == (1, 2, 10)
+
+
+def test_read_only_one_phase_and_cooperative_runs_over_the_api(client, lab):
+    read_only = finish(client, lab, start(client, lab, read_only=["orders"]))
+    assert read_only["participants"]["orders"]["vote"] == "read_only" and read_only["costs"]["messages"] == 10
+    one = finish(client, lab, start(client, lab, participants=["payments"], one_phase=True))
+    assert one["outcome"] == "committed" and one["costs"]["by_type"] == {"CommitOnePhase": 1, "Ack": 1}
+    crash = {"kind": "coordinator_crash", "at": "before_decision", "restart_after_ms": None}
+    unblocked = finish(client, lab, start(client, lab, faults=[{"kind": "vote_no", "participant": "inventory"}, crash],
+                                          cooperative=True))
+    assert (unblocked["outcome"], unblocked["crashed"]) == ("aborted", ["coordinator"])
+    blocked = finish(client, lab, start(client, lab, faults=[crash], cooperative=True))
+    assert blocked["outcome"] == "blocked"
+
+
+def test_a_step_can_carry_a_prediction_and_answers_how_it_turned_out(client, lab):
+    run = start(client, lab, faults=[{"kind": "drop", "message": "Commit", "nth": 1}])
+    while ok(get(client, lab, f"/{run['id']}"))["prompt"] is None:
+        ok(post(client, lab, f"/{run['id']}/step"))
+    prompt = ok(get(client, lab, f"/{run['id']}"))["prompt"]
+    assert prompt["message"] == "Commit" and "dropped" in [c["key"] for c in prompt["choices"]]
+
+    stepped = ok(post(client, lab, f"/{run['id']}/step", {"predict": "dropped"}))
+
+    assert stepped["prediction"] == {"step": stepped["step"], "predicted": "dropped", "happened": "dropped",
+                                     "right": True, "asked": True}
+    assert ok(get(client, lab, f"/{run['id']}"))["predictions"] == [stepped["prediction"]]
+    refused = Client(raise_request_exception=False)
+    refused.cookies = client.cookies
+    assert "Unknown prediction" in assert_plain(post(refused, lab, f"/{run['id']}/step", {"predict": "meteor"}), 422)

@@ -222,7 +222,8 @@ def test_run_both_to_the_end_then_the_numbers_are_final(client):
     assert number(page, "locks", 1).startswith("0 rows, 0 ms")
     assert number(page, "locks", 2).startswith("3 rows, held up to")
     assert "“order pending, payment reserved”" in number(page, "readers", 1)
-    assert number(page, "readers", 2).startswith("Nothing uncommitted: the rows were locked")
+    assert number(page, "readers", 2).startswith("Uncommitted changes stayed behind locks")
+    assert "Yet in phase 2 a reader of two databases could see" in number(page, "readers", 2)
     assert re.search(r'<button [^>]*id="step-both"[^>]* disabled>', page)
     assert re.search(r'<button [^>]*id="run-both"[^>]* disabled>', page)
     assert "both have finished" in words(response)
@@ -416,7 +417,7 @@ def test_running_the_matrix_shows_both_tables_and_writes_nothing(client):
         assert f'class="outcome outcome-{outcome}"' in page, outcome
     row = re.search(r'<tr id="row-twopc-coordinator-crash-before-decision">(.*?)</tr>', page, re.S).group(1)
     assert "blocked until recovery" in row and "rolled back" in row and "by hand" in row
-    assert '<th scope="row">the coordinator crashes</th>' in row
+    assert '<th scope="row">the coordinator crashes <span class="sub variant">presumed abort</span></th>' in row
     assert page.count('name="row"') == page.count("<tr id=\"row-")  # a replay button on every row
     text = words(response)
     assert "Blocked until recovery only when: coordinator_crash." in text

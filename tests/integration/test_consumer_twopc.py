@@ -103,8 +103,8 @@ async def test_a_tab_following_the_head_gets_the_run_panel_when_another_writer_s
     assert panel.lstrip().startswith(f'<div id="run" data-page="twopc" data-run="{run_id}" data-at="" '
                                      f'data-version="{run.version}" hx-swap-oob="true">')
     assert step_count(panel) == run.steps == 1
-    assert ('<p id="run-announce" hx-swap-oob="innerHTML">Step 1: BeginTransaction from client to coordinator, '
-            "MessageDelivered. The transaction is in progress.</p>") in panel
+    assert ('<p id="run-announce" hx-swap-oob="innerHTML">Step 1: StartWork from client to client, '
+            "TimerFired. The transaction is in progress.</p>") in panel
     assert "<html" not in panel and 'class="lab-bar"' not in panel
     assert '<svg viewBox=' in panel and 'id="sequence"' in panel and 'id="protocol"' in panel
     assert news(messages) == []
@@ -242,7 +242,7 @@ async def test_html_in_the_customer_name_is_escaped_in_the_pushed_panel():
     await communicator.send_to(text_data=twopc_view(run_id, after=version))
     await push(communicator)
 
-    await act(lab_id, run_id, times=2)  # payments has locked the customer's account: the name is in the pictures
+    await act(lab_id, run_id, times=5)  # payments has locked the customer's account: the name is in the pictures
 
     panel = panels(await received(communicator))[-1]
     assert "<script>alert(1)" not in panel

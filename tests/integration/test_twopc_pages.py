@@ -26,7 +26,8 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "run"}
 XSS = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
 PRESETS = ("commit", "vote-no", "coordinator-crash-after-prepare", "coordinator-crash-after-decision",
-           "participant-crash", "vote-timeout", "commit-lost")
+           "participant-crash", "vote-timeout", "commit-lost", "presumed-nothing-vote-no", "read-only", "one-phase",
+           "cooperative-unblocks", "cooperative-blocked")
 EVERYONE = ["orders", "payments", "inventory"]
 BLOCKED = "Participants voted Yes and the coordinator is down: they cannot decide alone and hold their locks until " \
           "it recovers."
@@ -556,12 +557,13 @@ def test_step_delivers_one_message_and_redirects_back_to_the_run(client):
     assert response["Location"] == run_url(lab, run_id)
     page = client.get(response["Location"]).content.decode()
     assert step_count(page) == 1
-    assert re.search(r'<li value="1">\d+ ms: BeginTransaction from client to coordinator — MessageDelivered</li>', page)
+    assert re.search(r'<li value="1">\d+ ms: StartWork from client to client — TimerFired</li>', page)
     assert 'id="back" href="?at=0"' in page
     assert load(lab, run_id).steps == 1
-    # The coordinator wrote the transaction to its log and sent Prepare to everyone.
-    assert '<tr class="log-TransactionBegun"><td class="num">1</td>' in page
-    assert len(re.findall(r"<td>Prepare</td><td>coordinator → \w+</td>", page)) == 3
+    # The transaction starts its work: each participant is asked to do its part (and will lock its rows).
+    assert len(re.findall(r"<td>Work</td><td>client → \w+</td>", page)) == 3
+    # Nothing is in the coordinator's log before the prepare phase.
+    assert "Nothing logged: the coordinator writes nothing before its decision." in page
 
 
 def test_step_can_pick_a_message_that_is_not_first_in_flight(client):
@@ -598,7 +600,7 @@ def test_run_to_the_end_commits_and_every_picture_says_so(client):
     assert re.search(r'<button type="submit" id="run-all" disabled>', page)
     assert re.search(r'<button type="submit" id="reset">', page)
     # The coordinator's log: begun, decided, ended.
-    assert re.findall(r'<tr class="log-(\w+)">', page) == ["TransactionBegun", "DecisionLogged", "TransactionEnded"]
+    assert re.findall(r'<tr class="log-(\w+)">', page) == ["DecisionLogged", "TransactionEnded"]
     assert '<dd id="coordinator-decision">commit</dd>' in page
     for name in EVERYONE:
         card = participant(page, name)
@@ -612,7 +614,7 @@ def test_run_to_the_end_commits_and_every_picture_says_so(client):
     assert run.blocked_ms() > 0  # the other order waited for the stock until inventory committed
     assert f"The other order for the same stock got stock:book after {run.blocked_ms()} ms blocked." in words(page)
     # The sequence diagram: the decision is a note, Commit arrows in black.
-    assert '<g class="mark mark-decision"><rect' in page and "decision logged: commit</text>" in page
+    assert '<g class="mark mark-decision"><rect' in page and "decision logged: commit (forced)</text>" in page
     assert len(re.findall(r'<g class="arrow message commit"', page)) == 3
     assert 'class="arrow message abort' not in page
 
@@ -624,7 +626,8 @@ def test_one_no_vote_and_everyone_rolls_back_drawn_red_dashed_and_labelled(clien
 
     page = page_of(client, lab, run_id)
     assert outcome(page) == ("aborted", "Aborted")
-    assert sentence(page) == ("The coordinator logged abort (payments voted No): every participant rolled back and "
+    assert sentence(page) == ("The coordinator logged abort (not forced) (payments voted No): every participant rolled "
+                              "back and "
                               "released its locks, even those that voted Yes.")
     for name, vote in (("orders", "Yes"), ("payments", "No"), ("inventory", "Yes")):
         card = participant(page, name)
@@ -632,11 +635,11 @@ def test_one_no_vote_and_everyone_rolls_back_drawn_red_dashed_and_labelled(clien
     # A No vote and three Rollbacks: red (the red arrow head), dashed (the abort class) and labelled.
     no_votes = re.findall(r'<g class="arrow message abort vote-no" data-step="\d+">(.*?)</g>', page, re.S)
     rollbacks = re.findall(r'<g class="arrow message abort rollback" data-step="\d+">(.*?)</g>', page, re.S)
-    assert len(no_votes) == 1 and len(rollbacks) == 3
+    assert len(no_votes) == 1 and len(rollbacks) == 2  # presumed abort: no Rollback to the No voter
     assert "VoteNo (votes No)</text>" in no_votes[0] and 'marker-end="url(#head-red)"' in no_votes[0]
     assert all("Rollback (abort)</text>" in r and 'marker-end="url(#head-red)"' in r for r in rollbacks)
     assert "payments votes No: card declined</text>" in page
-    assert "decision logged: abort</text>" in page
+    assert "decision logged: abort (not forced; then forgotten)</text>" in page
     assert 'class="vote-line abort"' in page  # the protocol picture: the No the coordinator heard
 
 
@@ -673,9 +676,8 @@ def test_the_coordinator_crashing_after_prepare_blocks_until_it_recovers_and_pre
 
     page = page_of(client, lab, run_id)
     assert outcome(page) == ("aborted", "Aborted")
-    assert ('<dd id="coordinator-decision">abort (presumed abort: it recovered with no decision in its log)</dd>'
-            in page)
-    assert "decision logged: abort (presumed abort: no decision in its log)</text>" in page
+    assert ('<dd id="coordinator-decision">abort (presumed abort: it recovered with no decision in its log, and '
+            'writes none)</dd>' in page)
     assert "coordinator recovered: replayed its log" in page
     assert 'id="recover' not in page
     for name in EVERYONE:
@@ -782,7 +784,8 @@ def test_faults_injected_from_the_run_page_take_only_their_fields_and_act(client
     run = load(lab, run_id)
     assert run.faults == [{"kind": "vote_no", "participant": "inventory"},
                           {"kind": "coordinator_crash", "at": "after_decision", "restart_after_ms": None}]
-    assert (run.outcome, run.coordinator()["decision"]) == ("blocked", "abort")
+    # Presumed abort: the abort record was lazy, still in the buffer when the coordinator crashed, so it is lost.
+    assert (run.outcome, run.coordinator()["decision"]) == ("blocked", None)
     page = page_of(client, lab, run_id)
     assert '<span class="fault-tag">vote_no inventory</span>' in page
     assert "inventory votes No: cannot ship</text>" in page
@@ -834,17 +837,17 @@ def test_looking_back_shows_the_pinned_hint_the_step_and_the_pictures_as_they_we
     run_id = acted(client, lab, start(client, lab), "run")
     steps = load(lab, run_id).steps
 
-    page = page_of(client, lab, run_id, "?at=7")
+    page = page_of(client, lab, run_id, "?at=14")
 
-    assert step_count(page) == 7
-    assert f'<strong id="step-count">7</strong> of {steps}' in page
-    assert "You are looking back at step 7." in words(page)
-    assert 'data-at="7"' in page
-    assert page.count('<input type="hidden" name="at" value="7">') >= 3  # every act form but reset forks from 7
-    assert 'id="back" href="?at=6"' in page and 'id="forward" href="?at=8"' in page
+    assert step_count(page) == 14
+    assert f'<strong id="step-count">14</strong> of {steps}' in page
+    assert "You are looking back at step 14." in words(page)
+    assert 'data-at="14"' in page
+    assert page.count('<input type="hidden" name="at" value="14">') >= 3  # every act form but reset forks from 7
+    assert 'id="back" href="?at=13"' in page and 'id="forward" href="?at=15"' in page
     assert f'<a href="{run_url(lab, run_id)}" hx-get=' in page  # back to the latest
-    assert '<ol class="step-list">' in page and '<li value="8">' not in page
-    # At step 7 everyone has voted Yes but the coordinator has not heard all: in doubt, locks held, undecided.
+    assert '<ol class="step-list">' in page and '<li value="15">' not in page
+    # At step 14 everyone has voted Yes but the coordinator has not heard all: in doubt, locks held, undecided.
     assert outcome(page) == ("in_progress", "In progress")
     assert all("in doubt" in participant(page, name) for name in EVERYONE)
     assert '<dd id="coordinator-decision">none yet</dd>' in page
@@ -915,12 +918,12 @@ def test_recovering_while_looking_back_forks_and_recovers_the_fork(client, prese
     lab = open_twopc(client)
     run_id = acted(client, lab, preset(client, lab, "coordinator-crash-after-prepare"), "run")
 
-    fork_id = acted(client, lab, run_id, "recover", node="coordinator", at="12")
+    fork_id = acted(client, lab, run_id, "recover", node="coordinator", at="20")
 
     assert fork_id != run_id
     assert load(lab, run_id).sim.crashed == {"coordinator"}
     fork = load(lab, fork_id)
-    assert (fork.steps, fork.sim.crashed) == (12, set())
+    assert (fork.steps, fork.sim.crashed) == (20, set())
 
 
 def test_acting_at_the_latest_step_does_not_fork(client):
@@ -970,8 +973,8 @@ def test_an_htmx_get_of_the_run_page_answers_the_run_partial(client):
     page = assert_run_partial(client.get(run_url(lab, run_id), **HTMX))
 
     assert step_count(page) == 1
-    assert ('<p id="run-announce" hx-swap-oob="innerHTML">Step 1: BeginTransaction from client to coordinator, '
-            "MessageDelivered. The transaction is in progress.</p>") in page
+    assert ('<p id="run-announce" hx-swap-oob="innerHTML">Step 1: StartWork from client to client, '
+            "TimerFired. The transaction is in progress.</p>") in page
 
 
 def test_the_full_page_is_live_on_the_labs_websocket_and_names_its_page(client):
@@ -1162,10 +1165,10 @@ def test_html_in_the_customer_name_is_escaped_on_the_run_page_and_in_its_picture
     lab = open_twopc(client)
     run_id = start(client, lab, customer=XSS, **{"item-1-sku": "<b>book</b>"})
     acted(client, lab, run_id, "step", at="")
-    acted(client, lab, run_id, "step")
-    acted(client, lab, run_id, "step")  # payments has locked the customer's account row: the name is in the pictures
+    for _ in range(4):  # payments has locked the customer's account row (doing its work): the name is in the pictures
+        acted(client, lab, run_id, "step")
 
-    for response in (client.get(run_url(lab, run_id)), client.get(f"{run_url(lab, run_id)}?at=2"),
+    for response in (client.get(run_url(lab, run_id)), client.get(f"{run_url(lab, run_id)}?at=5"),
                      client.get(run_url(lab, run_id), **HTMX), act(client, lab, run_id, "run")):
         page = response.content.decode() if response.status_code == 200 else page_of(client, lab, run_id)
         assert_escaped(page)
@@ -1389,7 +1392,14 @@ EXPECTED = {  # slug: (outcome before any recovery, the nodes to recover, the ou
     "participant-crash": ("committed", ["inventory"], "committed", "commit"),
     "vote-timeout": ("aborted", [], "aborted", "abort"),
     "commit-lost": ("committed", [], "committed", "commit"),
+    "presumed-nothing-vote-no": ("aborted", [], "aborted", "abort"),
+    "read-only": ("committed", [], "committed", "commit"),
+    "one-phase": ("committed", [], "committed", "none: one-phase commit"),
+    # Cooperative termination: they learn abort from inventory while the coordinator is still down.
+    "cooperative-unblocks": ("aborted", ["coordinator"], "aborted", "abort (presumed"),
+    "cooperative-blocked": ("blocked", ["coordinator"], "aborted", "abort (presumed"),
 }
+FINAL_STATES = {"read-only": {"orders": "read_only"}}  # otherwise every participant committed or aborted
 
 
 @pytest.mark.parametrize("slug", PRESETS)
@@ -1410,8 +1420,9 @@ def test_every_preset_ends_where_its_description_says_on_the_page(client, preset
     assert "Done: nothing left in flight." in page
     assert re.search(rf'<dd id="coordinator-decision">{re.escape(decision)}', page)
     state = "committed" if after == "committed" else "aborted"
-    assert all(f"State {state}" in participant(page, name) for name in EVERYONE)
-    assert all("Row Held for none" in participant(page, name) for name in EVERYONE)  # every lock released
+    names = load(lab, run_id).participants
+    assert all(f"State {FINAL_STATES.get(slug, {}).get(name, state)}" in participant(page, name) for name in names)
+    assert all("Row Held for none" in participant(page, name) for name in names)  # every lock released
 
 
 def test_loading_the_presets_twice_is_harmless_and_writes_no_events():
@@ -1434,3 +1445,85 @@ def test_the_pictures_import_no_django():
     code = ("import sys, eventlab.twopc.pictures, eventlab.sim.sequence; "
             "sys.exit(any(m == 'django' or m.startswith('django.') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# --- Variants, options, prediction (Mohan, Lindsay & Obermarck 1986; Gray & Reuter; Bernstein et al. ch. 7) -------
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"one_phase": "1"}, "One-phase commit needs exactly one participant; this transaction has 3"),
+    ({"protocol": "presumed_commit"}, "presumed_abort (the default) or presumed_nothing"),
+    ({"participant": ["payments"], "cooperative": "1"}, "at least two participants"),
+    ({"participant": ["payments"], "read_only": ["orders"]}, "read_only lists participants of this transaction"),
+])
+def test_an_option_that_does_not_fit_is_a_form_error_that_keeps_the_choices_and_starts_nothing(client, fields,
+                                                                                                 message):
+    lab = open_twopc(client)
+
+    response = client.post(f"/labs/{lab.id}/twopc/start", form(**fields))
+
+    assert_422(response, message)
+    assert 'id="start-error"' in response.content.decode()
+    assert runs(lab) == []
+
+
+def test_the_start_form_offers_the_variants_and_options_and_starts_what_was_picked(client):
+    lab = open_twopc(client)
+    page = client.get(f"/labs/{lab.id}/twopc/").content.decode()
+    assert 'name="protocol" value="presumed_abort" checked' in page and 'value="presumed_nothing"' in page
+    assert 'name="read_only" value="orders"' in page and 'name="one_phase"' in page and 'name="cooperative"' in page
+
+    run_id = start(client, lab, protocol="presumed_nothing", read_only=["orders"], cooperative="1")
+
+    options = load(lab, run_id).options
+    assert options == {"protocol": "presumed_nothing", "read_only": ["orders"], "one_phase": False,
+                       "cooperative": True}
+    page = page_of(client, lab, run_id)
+    assert ('<span id="variant">presumed nothing (basic 2PC); read-only: orders; cooperative termination</span>'
+            in page)
+
+
+def test_the_run_page_counts_forced_writes_messages_and_acks_and_sets_both_variants_side_by_side(client, presets):
+    lab = open_twopc(client)
+    run_id = acted(client, lab, preset(client, lab, "vote-no"), "run")
+
+    page = page_of(client, lab, run_id)
+
+    costs = re.sub(r"\s+([.;,)])", r"\1", words(re.search(r"<p id=\"cost-summary\">(.*?)</p>", page, re.S).group(0)))
+    assert costs.strip() == ("2 forced writes, 4 lazy; 8 messages (3 Prepare, 2 VoteYes, 1 VoteNo, 2 Rollback); "
+                             "0 acknowledgements.")
+    variants = re.search(r'<table class="costs" id="variants">(.*?)</table>', page, re.S).group(1)
+    assert re.search(r'id="v-coordinator-forced"><th scope="row">Coordinator forced writes</th><td>0</td><td>1</td>',
+                     variants)
+    assert re.search(r'id="v-acks"><th scope="row">Acknowledgements</th><td>0</td><td>2</td>', variants)
+    assert re.search(r'id="v-messages"><th scope="row">Messages</th><td>8</td><td>10</td>', variants)
+    assert "presumed abort (this run)" in variants
+
+
+def test_what_another_reader_could_see_names_the_phase_two_split(client, presets):
+    lab = open_twopc(client)
+    run_id = acted(client, lab, preset(client, lab, "commit"), "run")
+
+    readers = words(re.search(r'<p id="readers">(.*?)</p>', page_of(client, lab, run_id), re.S).group(0))
+
+    assert "A split: from step" in readers and "had not yet applied the decision" in readers
+    assert "A reader of both databases could see the order half done" in readers
+
+
+def test_a_prompt_asks_for_a_prediction_before_a_fault_acts_and_the_verdict_follows(client, presets):
+    lab = open_twopc(client)
+    run_id = preset(client, lab, "commit-lost")
+    while 'id="predict-step"' not in page_of(client, lab, run_id):
+        acted(client, lab, run_id, "step")
+    page = page_of(client, lab, run_id)
+    assert "Predict, then observe: step" in words(page) and "<strong>Commit</strong>" in page
+    assert 'name="predict" value="dropped"' in page and 'name="predict" value="as_planned"' in page
+    assert 'id="step"' in page and "Skip the question and step" in page  # the plain Step is offered as a skip
+
+    acted(client, lab, run_id, "step", predict="delayed")
+
+    page = page_of(client, lab, run_id)
+    assert "Not quite" in page and "You said: The message is held up in the network and arrives late." in words(page)
+    assert "What happened: The network loses the message" in words(page)
+    run = load(lab, run_id)
+    assert run.predictions[-1]["happened"] == "dropped" and run.predictions[-1]["right"] is False

@@ -152,7 +152,7 @@ def test_the_start_is_stored_as_validated_and_every_input_after_it():
         "run_id": RUN, "seed": 1, "participants": ["orders", "payments", "inventory"],
         "order": {"order_id": "order-1", "customer": "Ada", "items": [{"sku": "book", "qty": 1, "price": "12.50"}],
                   "amount": "12.50"},
-        "faults": [{"kind": "delay", "message": "VoteYes", "nth": 1, "ms": 5_000}]})
+        "faults": [{"kind": "delay", "message": "VoteYes", "nth": 1, "ms": 5_000}], "protocol": "presumed_abort", "read_only": [], "one_phase": False, "cooperative": False})
     assert [v for v, _, _ in events] == list(range(1, len(events) + 1))
     inputs = [(kind, data) for _, kind, data in events if kind in INPUTS]
     assert inputs[0] == ("TwoPCStepTaken", {"input": "step"})
@@ -236,9 +236,9 @@ def test_a_fork_at_step_k_shares_the_first_k_steps_and_leaves_the_original_untou
     fork_events = stored(store, "run-2")
     assert fork_events[0][2]["forked_from"] == RUN
     assert [(t, d) for _, t, d in fork_events[1:]] == [(t, d) for _, t, d in before[1:len(fork_events)]]
-    # What if orders voted No? At step 2 its Prepare is still on its way.
+    # What if orders voted No? At step 2 its work (and so its Prepare) is still to come.
     what_if = inject(store, [{"kind": "vote_no", "participant": "orders"}], "run-2")
-    assert "Prepare" in [m["type"] for m in what_if.pending() if m["to"] == "orders"]
+    assert "Work" in [m["type"] for m in what_if.pending() if m["to"] == "orders"]
     assert run_to_end(store, "run-2").outcome == "aborted"
     assert load(store).outcome == "committed"
     assert stored(store) == before
@@ -283,7 +283,8 @@ def test_run_steps_until_nothing_is_in_flight_and_stores_one_step_input_per_step
 
     assert (run.outcome, run.done, run.pending(), run.sim.crashed) == ("committed", True, [], set())
     assert [t for _, t, _ in stored(store)].count("TwoPCStepTaken") == run.steps == len(run.step_list())
-    assert delivered(run)[0] == "BeginTransaction" and delivered(run)[-1] == "TransactionCommitted"
+    assert delivered(run)[0] == "StartWork" and delivered(run)[-1] == "TransactionCommitted"
+    assert delivered(run).index("BeginTransaction") > max(i for i, m in enumerate(delivered(run)) if m == "WorkDone")
 
 
 def test_picking_a_message_delivers_that_one_and_the_others_still_wait():
@@ -291,7 +292,7 @@ def test_picking_a_message_delivers_that_one_and_the_others_still_wait():
     begin(store)
     run = step(store)
     pending = run.pending()
-    assert [m["type"] for m in pending[:3]] == ["Prepare"] * 3
+    assert [m["type"] for m in pending[:3]] == ["Work"] * 3
 
     run = step(store, pick=pending[2]["id"])
 
@@ -392,8 +393,8 @@ def test_an_unknown_input_is_refused():
 def test_a_vote_no_injected_before_the_vote_aborts_the_transaction():
     store = new_store()
     begin(store)
-    run = step(store)  # BeginTransaction delivered: the Prepares are on their way
-    assert "Prepare" in [m["type"] for m in run.pending() if m["to"] == "payments"]
+    run = step(store)  # the work has started: payments has not voted yet
+    assert "Work" in [m["type"] for m in run.pending() if m["to"] == "payments"]
 
     run = inject(store, [{"kind": "vote_no", "participant": "payments"}])
     assert {"kind": "vote_no", "participant": "payments"} in run.as_dict()["faults"]
@@ -482,8 +483,8 @@ def test_a_coordinator_down_before_its_decision_blocks_until_recover_then_presum
     run = run_to_end(store)
 
     assert (run.outcome, run.done) == ("aborted", True)
-    decision = [e for e in run.coordinator()["log"] if e["type"] == "DecisionLogged"]
-    assert decision[0]["data"]["decision"] == "abort" and decision[0]["data"]["presumed"] is True
+    assert run.coordinator()["log"] == []  # presumed abort: no record, so the answer is abort, written nowhere
+    assert any(e.type == "PresumedAbort" for e in run.history)
     assert all(s["state"] == "aborted" and s["locks"] == [] and not s["in_doubt"]
                for s in run.participant_states().values())
     assert [t for _, t, _ in stored(store)].count("TwoPCRecoverRequested") == 1
@@ -630,8 +631,8 @@ def test_lock_ms_counts_every_locked_row_for_as_long_as_it_is_held():
 
     one, two = run_to_end(one_sku), run_to_end(two_skus)
 
-    def held(run, name):
-        prepared = next(e.at_ms for e in run.history if e.type == "Prepared" and e.data["node"] == name)
+    def held(run, name):  # from the work (locks are taken then, before prepare) to the commit
+        prepared = next(e.at_ms for e in run.history if e.type == "WorkDone" and e.data["node"] == name)
         released = next(e.at_ms for e in run.history if e.type == "Committed" and e.data["node"] == name)
         return released - prepared
 
@@ -701,7 +702,7 @@ def test_participant_states_before_anything_happened():
     run = begin(store)
 
     assert run.participant_states() == {name: {
-        "state": "working", "durable_state": "working", "vote": None, "locks": [], "locked_ms": 0,
+        "state": "idle", "durable_state": "idle", "vote": None, "locks": [], "locked_ms": 0,
         "in_doubt": False, "waiting": []} for name in ("orders", "payments", "inventory")}
 
 
@@ -710,13 +711,13 @@ def test_the_coordinator_shows_only_its_durable_log_and_crashed_while_down():
     begin(store, faults=[CRASH_AFTER_DECISION])
     run = step_until(store, lambda r: r.votes())
     assert run.coordinator()["state"] == "collecting"
-    assert [e["type"] for e in run.coordinator()["log"]] == ["TransactionBegun"]  # no VoteReceived in its log
+    assert run.coordinator()["log"] == []  # nothing before the decision: no VoteReceived, no TransactionBegun
 
     run = run_to_end(store)
 
     coordinator = run.coordinator()
     assert (coordinator["state"], coordinator["decision"]) == ("crashed", "commit")
-    assert [e["type"] for e in coordinator["log"]] == ["TransactionBegun", "DecisionLogged"]
+    assert [e["type"] for e in coordinator["log"]] == ["DecisionLogged"]
     assert all(e["type"] in COORDINATOR_LOG for e in coordinator["log"])
     assert all(set(e) == {"step", "at_ms", "type", "data"} for e in coordinator["log"])
     assert all("node" not in e["data"] and "order" not in e["data"] for e in coordinator["log"])
@@ -757,7 +758,7 @@ def test_a_valid_start_is_normalised_with_the_defaults():
         "seed": 1, "participants": ["orders", "payments", "inventory"],
         "order": {"order_id": "order-1", "customer": "Ada", "items": [{"sku": "book", "qty": 1, "price": "12.50"}],
                   "amount": "12.50"},
-        "faults": [],
+        "faults": [], "protocol": "presumed_abort", "read_only": [], "one_phase": False, "cooperative": False,
     }
     started = parse_start({"seed": 3, "participants": ["inventory", "orders"], "order": None,
                            "faults": [{"kind": "coordinator_crash", "at": "after_decision", "restart_after_ms": 0},
