@@ -66,6 +66,8 @@ class RunPages:
         head = self.services.load(lab, run_id)
         pinned = self.pinned_step(at, head.steps)
         run = head if pinned is None else self.services.load(lab, run_id, at_step=pinned)
+        if head.stale and not extra.get("error"):
+            extra["error"] = head.stale
         return {"lab": lab, "run": run, "head_steps": head.steps, "pinned": pinned is not None,
                 "version": head.version, "view": self.run_view(run, query or {}), **self.choices, **extra}
 

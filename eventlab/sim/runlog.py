@@ -71,18 +71,29 @@ class RunLog:
     def replay(self, run_id: str, events: list[RecordedEvent], at_step: int | None = None) -> Any:
         started = {k: v for k, v in events[0].data.items() if k != "run_id"}
         run = self.make_run(run_id, started)
+        run.stale = ""
         for event in events[1:]:
             if event.type not in self.inputs:
                 continue
             if at_step is not None and run.steps >= at_step:
                 break  # the run as it was right after step `at_step`, before anything that came next
-            run.replayed(event.data, at_step)
+            try:
+                run.replayed(event.data, at_step)
+            except Invalid as invalid:
+                # Recorded by an earlier version of the lab's engine: its stored events stay as they are, the run
+                # is shown as far as this engine can take it, and it takes no more input (a fork or Reset can).
+                run.stale = (f"This run was recorded by an earlier version of the lab, and its input after step "
+                             f"{run.steps} no longer applies ({invalid}). It is shown up to there; go back to fork "
+                             "it, or start a new one.")
+                break
         return run
 
     def act(self, store: EventStore, log: str, run_id: str, given: dict[str, Any]) -> tuple[Any, AppendResult]:
         """Apply one input (or, for `run`, steps until the network is empty) and append it with what it caused.
         Raises Invalid (nothing appended) when the run cannot take it."""
         run = self.load(store, log, run_id)
+        if run.stale:
+            raise Invalid(run.stale)
         new: list[NewEvent] = []
         if given["input"] == "run" and not getattr(run, "run_is_an_input", False):
             if not run.sim.pending():

@@ -883,3 +883,23 @@ def test_a_start_with_a_bad_fault_appends_nothing():
     assert store.head(LAB) == head
     with pytest.raises(UnknownRun):
         load(store)
+
+
+def test_a_run_recorded_by_an_earlier_engine_is_shown_as_far_as_it_replays_and_takes_no_more_input():
+    """The engine changed under a stored run (e.g. 2PC now does its work before prepare, so a stored pick of a message
+    id may never be in flight): loading it must not fail, nothing stored is edited, and acting says why not."""
+    store = new_store()
+    begin(store)
+    step(store)
+    stream = LOG.stream_name(RUN)
+    store.append(LAB, stream, [NewEvent("TwoPCStepTaken", {"input": "step", "pick": "no-such-message"})],
+                 expected_version=store.read_stream(LAB, stream)[-1].version)
+    stored = [e.data for e in store.read_stream(LAB, stream)]
+    run = load(store)
+    assert run.steps == 1 and "earlier version of the lab" in run.stale and "after step 1" in run.stale
+    with pytest.raises(Invalid, match="earlier version"):
+        step(store)
+    assert [e.data for e in store.read_stream(LAB, stream)] == stored
+    assert load(store, at_step=1).steps == 1 and not LOG.load(store, LAB, RUN, at_step=0).steps
+    forked, _ = LOG.fork(store, LAB, RUN, 1, "run-2")
+    assert forked.steps == 1 and step(store, "run-2").steps == 2
