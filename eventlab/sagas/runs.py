@@ -17,11 +17,13 @@ from eventlab.sim.validate import fault_specs, parse_order, whole
 
 from .domain import (
     FINAL,
+    OPERATOR_ACTIONS,
     SERVICES,
     Orchestrator,
     choreographed_saga,
     choreography_status,
     inject,
+    operator_refusal,
     orchestrated_saga,
 )
 
@@ -31,7 +33,8 @@ MAX_DELAY_MS = 600_000
 MESSAGE_TYPES = (
     "CreateOrder", "OrderCreated", "ReservePayment", "PaymentReserved", "PaymentFailed", "ShipItems", "ItemsShipped",
     "ShippingFailed", "RefundPayment", "PaymentRefunded", "CancelOrder", "OrderCancelled", "CompleteOrder",
-    "OrderCompleted", "PlaceOrder", "OrderPlaced", "Ack",
+    "OrderCompleted", "PlaceOrder", "OrderPlaced", "Ack", "CancelShipment", "ShipmentCancelled", "ShipmentAlreadyMade",
+    "OrderRefused", "PaymentRefused", "ShippingRefused",
 )
 
 
@@ -157,7 +160,7 @@ class SagaRun:
                 raise Invalid("Nothing has crashed: there is nothing to recover.")
             for node in sorted(self.sim.crashed):
                 self.sim.recover(node)
-        elif kind in ("retry", "compensate"):
+        elif kind in OPERATOR_ACTIONS:
             self._operator(kind, given.get("dead_letter"))
         else:
             raise Invalid(f"Unknown input {kind!r}.")
@@ -204,9 +207,12 @@ class SagaRun:
             raise Invalid(f"Dead letter {letter['id']} was already dealt with ({letter['status']}).")
         if self.mode == "orchestration" and "orchestrator" in self.sim.crashed:
             raise Invalid("The orchestrator is down: recover it first.")
+        refusal = operator_refusal(letter["message"], action)
+        if refusal:
+            raise Invalid(refusal)
         self.sim.act("operator", "Act", {"action": action, "dead_letter": letter["id"], "mode": self.mode,
                                          "holder": letter["node"], "event_id": letter.get("event_id"),
-                                         "order": self.order})
+                                         "stuck": letter["message"], "order": self.order})
 
     def idle_reason(self) -> str:
         if self.sim.crashed:
@@ -271,7 +277,13 @@ class SagaRun:
             elif event.type == "OperatorActed":
                 for letter in letters:
                     if letter["id"] == event.data["dead_letter"]:
-                        letter["status"] = {"retry": "retried", "compensate": "compensated"}[event.data["action"]]
+                        letter["status"] = {"retry": "retried", "compensate": "compensated",
+                                            "refund_anyway": "refunded anyway"}[event.data["action"]]
+            elif event.type == "CompensationRefused":  # Inventory had shipped: the pivot happened, forward only
+                for letter in letters:
+                    if letter["status"] == "compensated":
+                        letter["status"] = "compensation refused (the items had shipped)"
+                        letter["refusal"] = event.data["reason"]
         return letters
 
     def saga_log(self) -> list[dict[str, Any]]:
