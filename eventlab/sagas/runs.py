@@ -19,6 +19,8 @@ from .domain import (
     FINAL,
     OPERATOR_ACTIONS,
     SERVICES,
+    STUCK_STEP,
+    TRANSACTION_KINDS,
     Orchestrator,
     choreographed_saga,
     choreography_status,
@@ -274,6 +276,13 @@ class SagaRun:
                     "target": event.data.get("target"), "event_id": event.data.get("event_id"),
                     "reason": event.data["reason"], "step": event.step, "at_ms": event.at_ms, "status": "open",
                 })
+                message = letters[-1]["message"]
+                step = STUCK_STEP.get(message or "")
+                letters[-1].update({
+                    "stuck_step": step, "kind": TRANSACTION_KINDS.get(step or ""),
+                    "compensate_refusal": operator_refusal(message, "compensate"),
+                    "refund_anyway": operator_refusal(message, "refund_anyway") is None,
+                })
             elif event.type == "OperatorActed":
                 for letter in letters:
                     if letter["id"] == event.data["dead_letter"]:
@@ -312,11 +321,14 @@ class SagaRun:
         skus = [item["sku"] for item in self.order["items"]]
         return {
             "orders": {"order": orders.orders.get(order_id, "none"), "inbox": inbox["orders"],
+                       "remembers": "a cancellation" if orders.orders.get(order_id) == "cancelled" else None,
                        "outbox": outbox["orders"], "idempotent": orders.idempotent},
             "payments": {"charged": payments.charges.count(order_id), "refunded": payments.refunds.count(order_id),
                          "held": payments.held(order_id), "amount": self.order["amount"], "declining": payments.failing,
+                         "remembers": "a refund" if order_id in payments.compensated else None,
                          "inbox": inbox["payments"], "outbox": outbox["payments"], "idempotent": payments.idempotent},
             "inventory": {"shipped": inventory.shipments.count(order_id),
+                          "remembers": "a cancelled shipment" if order_id in inventory.cancelled else None,
                           "stock": {sku: inventory.left(sku) for sku in skus}, "failing": inventory.failing,
                           "inbox": inbox["inventory"], "outbox": outbox["inventory"],
                           "idempotent": inventory.idempotent},
@@ -363,7 +375,7 @@ DONE_BY = {"OrderCreated": "CreateOrder", "PaymentReserved": "ReservePayment", "
            "OrderCompleted": "CompleteOrder", "PaymentRefunded": "RefundPayment", "OrderCancelled": "CancelOrder"}
 # If the step now under way fails, these compensations run (the course's rules); none: a person must look.
 IF_IT_FAILS = {"CreateOrder": (), "ReservePayment": ("CancelOrder",), "ShipItems": ("RefundPayment", "CancelOrder"),
-               "CompleteOrder": (), "RefundPayment": (), "CancelOrder": ()}
+               "CompleteOrder": (), "RefundPayment": (), "CancelOrder": (), "CancelShipment": ()}
 
 
 def progress(run: SagaRun) -> tuple[list[str], str | None]:
