@@ -24,7 +24,7 @@ HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "run"}
 XSS = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
 PRESETS = ("happy-path", "payment-declined", "shipping-failed", "duplicate-delivery",
            "duplicate-without-idempotency", "orchestrator-crash", "message-lost-dead-letter",
-           "choreography-shipping-failed")
+           "choreography-shipping-failed", "late-payment-refused", "stuck-after-pivot")
 
 
 # --- Helpers ----------------------------------------------------------------------------------------------------------
@@ -1151,6 +1151,8 @@ EXPECTED = {
     "orchestrator-crash": {"state": "completed", "charged": 1, "shipped": 1, "recovered": True},
     "message-lost-dead-letter": {"state": "dead_lettered", "shipped": 0, "refunded": 0, "dead_letters": 1},
     "choreography-shipping-failed": {"state": "compensated", "refunded": 1, "held": 0, "order": "cancelled"},
+    "late-payment-refused": {"state": "compensated", "charged": 0, "held": 0, "shipped": 0, "order": "cancelled"},
+    "stuck-after-pivot": {"state": "dead_lettered", "charged": 1, "held": 1, "shipped": 1, "dead_letters": 1},
 }
 
 
