@@ -316,17 +316,20 @@ class Orchestrator:
                 self.issue(ctx, "CreateOrder", "orders")
         elif message.type in OPERATOR_MESSAGES.values():
             self.operator(ctx, message)
-        elif self.status in FINAL:
+        elif message.type in ("ReplyTimeout", "Retry") and self.status in FINAL:
             return
+        elif not message.timer and not (self.pending and message.payload.get("command_id") == self.pending.command_id):
+            # A late or duplicate reply to a command already answered, or the refusal of a late original: the saga
+            # has moved on, and nothing it receives now takes it back. It is noted, never acted on.
+            ctx.record("LateReplyIgnored", reply=message.type, command_id=message.payload.get("command_id"),
+                       status=self.status)
         elif message.type == "ReplyTimeout":
             self.timed_out(ctx, message.payload)
         elif message.type == "Retry":
             if self.pending and self.pending.command_id == message.payload["command_id"]:
                 self.issue(ctx, self.pending.command, self.pending.target, self.pending.attempt + 1)
-        elif self.pending and message.payload.get("command_id") == self.pending.command_id:
+        else:
             self.replied(ctx, message.type)
-        # else: a late or duplicate reply to a command already answered (or a refusal of a late original): the saga
-        # has moved on, and nothing it receives now takes it back
 
     def resume(self, ctx: Context) -> None:
         """After a crash: the timers died with the old process, so ask again (same command id: no harm done)."""

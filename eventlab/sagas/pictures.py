@@ -25,6 +25,7 @@ NOTES = {  # saga-level events worth a note beside the diagram
     "CommandRefused": "refused a late original (it remembers a compensation)",
     "CompensationRefused": "compensation refused: the items had shipped (the pivot)",
     "OperatorActionRefused": "a person's action refused",
+    "LateReplyIgnored": "late reply ignored (the saga had moved on)",
 }
 
 
