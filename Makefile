@@ -61,7 +61,7 @@ test: setup-test lint
 	$(BIN)/pytest tests/e2e -m e2e -q
 
 # The saga fault-plan search with hypothesis's `soak` profile: many more random examples than `make test` runs
-# (SAGA_EXAMPLES=n to choose how many).
+# (100,000 by default, a few minutes; SAGA_EXAMPLES=n to choose).
 soak: $(VENV)/.test
 	HYPOTHESIS_PROFILE=soak $(BIN)/pytest tests/unit/test_saga_invariants.py -q
 

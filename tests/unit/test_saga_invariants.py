@@ -21,7 +21,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], database=None,
 )
 settings.register_profile(
-    "soak", max_examples=int(os.environ.get("SAGA_EXAMPLES", "20000")), derandomize=False, deadline=None,
+    "soak", max_examples=int(os.environ.get("SAGA_EXAMPLES", "100000")), derandomize=False, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 PROFILE = settings.get_profile("soak" if os.environ.get("HYPOTHESIS_PROFILE") == "soak" else "saga-ci")
