@@ -287,7 +287,6 @@ class Orchestrator:
     pending: Pending | None = None
     stuck: Pending | None = None  # the command a dead letter is waiting on
     resumes_as: str = "running"  # the status a retried dead letter goes back to
-    anyway: bool = False  # a person decided to refund after the pivot
 
     def apply(self, event: SimEvent) -> None:
         data = event.data
@@ -297,7 +296,6 @@ class Orchestrator:
             self.pending = Pending(data["command"], data["target"], data["command_id"], data["attempt"], event.at_ms)
         elif event.type == "SagaCompensating":
             self.status = "compensating"
-            self.anyway = self.anyway or data.get("anyway", False)
         elif event.type == "CompensationRefused":  # the pivot had happened: forward only
             self.status = "running"
         elif event.type == "SagaDeadLettered":
