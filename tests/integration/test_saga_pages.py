@@ -559,6 +559,8 @@ def test_compensate_after_the_pivot_is_refused_on_the_page_and_refund_anyway_is_
     run_id = lost_completion(client, lab)
     page = text(client.get(run_url(lab, run_id)))
     assert "stuck at CompleteOrder, a <strong>retriable</strong> step" in page
+    assert '<strong id="machine-kind">retriable</strong> step' in page  # the state machine names the kinds too
+    assert 'data-kind="pivot">pivot</text>' in page and "If it never answers" in page
     assert 'id="refund-anyway-dl-1"' in page and "a business decision" in page
     assert "Compensate is refused: ShipItems, the pivot, has happened" in page
     before = store.head(lab.id)
