@@ -17,7 +17,7 @@ from eventlab.sagas.runs import MESSAGE_TYPES, SagaRun, parse_start
 from eventlab.sim.runlog import Invalid
 
 settings.register_profile(
-    "saga-ci", max_examples=int(os.environ.get("SAGA_EXAMPLES", "3000")), derandomize=True, deadline=None,
+    "saga-ci", max_examples=int(os.environ.get("SAGA_EXAMPLES", "5000")), derandomize=True, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], database=None,
 )
 settings.register_profile(
