@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-test chromium lint unit integration e2e bench clean
+.PHONY: run test setup setup-test chromium lint unit integration e2e soak bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -59,6 +59,11 @@ test: setup-test lint
 		DATABASE_URL="$$TEST_POSTGRES_URL" REDIS_URL="$$TEST_REDIS_URL" $(BIN)/pytest tests/contract tests/integration -q; \
 	fi
 	$(BIN)/pytest tests/e2e -m e2e -q
+
+# The saga fault-plan search with hypothesis's `soak` profile: many more random examples than `make test` runs
+# (100,000 by default, a few minutes; SAGA_EXAMPLES=n to choose).
+soak: $(VENV)/.test
+	HYPOTHESIS_PROFILE=soak $(BIN)/pytest tests/unit/test_saga_invariants.py -q
 
 bench: $(VENV)/.test
 	$(BIN)/python bench/run.py

@@ -142,6 +142,14 @@ def retry(request: HttpRequest, lab_id: str, run_id: str, dead_letter: str):
 
 
 @router.post("/{lab_id}/sagas/{run_id}/dead-letters/{dead_letter}/compensate",
-             response={200: RunOut, 404: Detail, 422: Detail}, summary="Undo what the stuck saga did")
+             response={200: RunOut, 404: Detail, 422: Detail},
+             summary="Undo what the stuck saga did (refused with a 422 once the pivot, ShipItems, has happened)")
 def compensate(request: HttpRequest, lab_id: str, run_id: str, dead_letter: str):
     return _run(request, lab_id, run_id, {"input": "compensate", "dead_letter": dead_letter[:40]})
+
+
+@router.post("/{lab_id}/sagas/{run_id}/dead-letters/{dead_letter}/refund-anyway",
+             response={200: RunOut, 404: Detail, 422: Detail},
+             summary="A business decision: refund and cancel an order stuck at or after the pivot (ShipItems)")
+def refund_anyway(request: HttpRequest, lab_id: str, run_id: str, dead_letter: str):
+    return _run(request, lab_id, run_id, {"input": "refund_anyway", "dead_letter": dead_letter[:40]})

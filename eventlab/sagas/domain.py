@@ -11,7 +11,21 @@ A crashed orchestrator is rebuilt from its own events and re-sends the command i
 In choreography (below) there is no controller: each service reacts to the previous one's event and publishes its
 own at least once (an outbox, re-sent until acknowledged); receivers process each event id once.
 
+The transaction kinds (Richardson, Microservices Patterns ch. 4): CreateOrder and ReservePayment are compensatable
+(CancelOrder, RefundPayment undo them), ShipItems is the pivot (once the items are on their way the saga can only go
+forward), CompleteOrder is retriable (it cannot fail for a business reason: retry it until it is done).
+
+Sagas lack isolation, so each service keeps a semantic lock (ch. 4, "Countermeasures for handling the lack of
+isolation"): it remembers the compensations it applied for an order — Orders a cancelled order (even one it never
+created), Payments a refunded payment (a refund releases everything held for the order), Inventory a cancelled
+shipment — and refuses a late original that arrives afterwards (it answers, and does nothing). That is what makes it
+safe for the orchestrator to compensate when CreateOrder or ReservePayment never answers: if the command was only
+delayed, it is refused when it lands. Replies that arrive after the saga moved on never change its state.
+
 A person can act on a dead-lettered saga (the `operator` node): retry the stuck step, or compensate what was done.
+Compensating a stuck ShipItems first asks Inventory to cancel the shipment: if the items already shipped (the pivot
+happened) the compensation is refused and the saga goes forward. After the pivot only "refund anyway" — a business
+decision, not a rollback — refunds the payment and cancels the order, whether or not the items ship.
 The lab around these engines (runs stored in the lab log, replay, the pictures) is in runs.py and views.
 """
 
@@ -28,6 +42,42 @@ RESTART_AFTER_MS = 1_000
 STOCK_PER_SKU = 10  # what the inventory holds of each item when a run starts
 FINAL = {"completed", "compensated", "dead_lettered"}
 
+# Richardson's transaction kinds, in the order the saga runs them (the pages and the state machine read this).
+TRANSACTION_KINDS = {"CreateOrder": "compensatable", "ReservePayment": "compensatable", "ShipItems": "pivot",
+                     "CompleteOrder": "retriable"}
+KIND_MEANS = {
+    "compensatable": "can be undone by a compensating transaction",
+    "pivot": "the go/no-go point: once it succeeds the saga can only go forward",
+    "retriable": "after the pivot: cannot fail for a business reason, so it is retried until done",
+}
+OPERATOR_ACTIONS = ("retry", "compensate", "refund_anyway")
+# A dead letter's step, by what was stuck: the command (orchestration) or the event waiting for delivery
+# (choreography: the event that would make the next step happen).
+STUCK_STEP = {
+    "OrderPlaced": "CreateOrder", "OrderCreated": "ReservePayment", "PaymentReserved": "ShipItems",
+    "ItemsShipped": "CompleteOrder", "CreateOrder": "CreateOrder", "ReservePayment": "ReservePayment",
+    "ShipItems": "ShipItems", "CompleteOrder": "CompleteOrder", "CancelShipment": "ShipItems",
+}
+COMPENSATE_REFUSED = ("Compensate is refused: ShipItems, the pivot, has happened — the items are on their way, so "
+                      "this saga can only go forward (CompleteOrder is retriable: Retry it). Refunding an order that "
+                      "has shipped is a business decision: Refund anyway.")
+ANYWAY_REFUSED = ("Refund anyway is only for a saga stuck at or after the pivot (ShipItems, CompleteOrder): "
+                  "before it, Compensate undoes everything.")
+
+
+def operator_refusal(stuck: str | None, action: str) -> str | None:
+    """Why a person's action on a dead letter stuck at `stuck` (a command or a choreographed event) is refused,
+    or None if it may go ahead."""
+    if action not in OPERATOR_ACTIONS:
+        return f"Unknown action {str(action)[:40]!r}: retry, compensate or refund_anyway."
+    step = STUCK_STEP.get(stuck or "")
+    if action == "compensate" and step == "CompleteOrder":
+        return COMPENSATE_REFUSED
+    if action == "refund_anyway" and step not in ("ShipItems", "CompleteOrder"):
+        return ANYWAY_REFUSED
+    return None
+
+
 # What the orchestrator does next when a reply arrives: (next command, its service) or a final state.
 NEXT = {
     "OrderCreated": ("ReservePayment", "payments"),
@@ -36,15 +86,24 @@ NEXT = {
     "PaymentFailed": ("CancelOrder", "orders"),
     "ShippingFailed": ("RefundPayment", "payments"),
     "PaymentRefunded": ("CancelOrder", "orders"),
+    # A service refused a late original (it remembers a compensation): compensate the rest, as for a failure.
+    "OrderRefused": ("CancelOrder", "orders"),
+    "PaymentRefused": ("CancelOrder", "orders"),
+    "ShippingRefused": ("RefundPayment", "payments"),
+    # A person's compensation of a stuck ShipItems: Inventory cancelled the shipment (and remembers it).
+    "ShipmentCancelled": ("RefundPayment", "payments"),
 }
-COMPENSATING_ON = {"PaymentFailed", "ShippingFailed"}
+COMPENSATING_ON = {"PaymentFailed", "ShippingFailed", "OrderRefused", "PaymentRefused", "ShippingRefused"}
 FINISHED_BY = {"OrderCompleted": "completed", "OrderCancelled": "compensated"}
 # When a command's retries run out: what undoes what may have happened, or None (a person must look: dead letter).
+# Compensating a compensatable step that never answered is safe: the service remembers the compensation (a semantic
+# lock), so if the command was only delayed it is refused when it lands.
 ON_GIVING_UP = {
     "CreateOrder": ("CancelOrder", "orders"),
     "ReservePayment": ("RefundPayment", "payments"),
-    "ShipItems": None,  # the items may be on their way: no automatic refund
-    "CompleteOrder": None,  # paid and shipped: only completing is right
+    "ShipItems": None,  # the pivot: the items may be on their way — a person decides
+    "CompleteOrder": None,  # retriable, after the pivot: only completing is right
+    "CancelShipment": None,
     "RefundPayment": None,
     "CancelOrder": None,
 }
@@ -83,6 +142,11 @@ class Service:
         raise NotImplementedError
 
 
+def refused(order_id: str, command: str, reason: str) -> tuple[str, dict[str, Any]]:
+    """The fact a service records when its semantic lock refuses a late original: answered, nothing done."""
+    return "CommandRefused", {"order_id": order_id, "command": command, "reason": reason}
+
+
 class Orders(Service):
     name = "orders"
 
@@ -97,7 +161,17 @@ class Orders(Service):
 
     def decide(self, message):
         order_id = message.payload["order_id"]
-        event = {"CreateOrder": "OrderCreated", "CompleteOrder": "OrderCompleted", "CancelOrder": "OrderCancelled"}
+        status = self.orders.get(order_id)
+        if message.type == "CreateOrder" and status == "cancelled":  # the semantic lock: it was compensated
+            return "OrderRefused", [refused(order_id, "CreateOrder", "the order was cancelled before it arrived")]
+        if message.type == "CompleteOrder" and status == "cancelled":
+            return "CompletionRefused", [refused(order_id, "CompleteOrder", "the order was cancelled")]
+        answered = {"CreateOrder": "OrderCreated", "CompleteOrder": "OrderCompleted", "CancelOrder": "OrderCancelled"}
+        already = {"CreateOrder": status is not None, "CompleteOrder": status == "completed",
+                   "CancelOrder": status == "cancelled"}
+        if already[message.type]:  # the order id is the business key: done once, answered again
+            return answered[message.type], []
+        event = answered
         facts = {"order_id": order_id}
         if message.type == "CreateOrder":
             facts.update(customer=message.payload.get("customer", ""), amount=message.payload.get("amount", "0.00"))
@@ -110,22 +184,31 @@ class Payments(Service):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.charges: list[str] = []  # order ids, once per reservation taken
-        self.refunds: list[str] = []
+        self.refunds: list[str] = []  # order ids, once per reservation released
+        self.compensated: set[str] = set()  # the semantic lock: orders whose payment was refunded (or cancelled)
 
     def evolve(self, event: SimEvent) -> None:
         if event.type == "PaymentReserved":
             self.charges.append(event.data["order_id"])
         elif event.type == "PaymentRefunded":
-            self.refunds.append(event.data["order_id"])
+            self.refunds.extend([event.data["order_id"]] * event.data.get("released", 1))
+            self.compensated.add(event.data["order_id"])
 
     def held(self, order_id: str) -> int:
         return self.charges.count(order_id) - self.refunds.count(order_id)
 
+    def refund(self, order_id: str) -> tuple[str, dict[str, Any]]:
+        """Release everything held for the order (nothing, if nothing was taken) and remember the refund."""
+        return "PaymentRefunded", {"order_id": order_id, "released": max(self.held(order_id), 0)}
+
     def decide(self, message):
         order_id = message.payload["order_id"]
         if message.type == "RefundPayment":
-            facts = [("PaymentRefunded", {"order_id": order_id})] if self.held(order_id) > 0 else []
-            return "PaymentRefunded", facts  # refunding what was never taken is a no-op that still answers
+            if order_id in self.compensated and self.held(order_id) <= 0:
+                return "PaymentRefunded", []  # refunded before: answered again
+            return "PaymentRefunded", [self.refund(order_id)]
+        if order_id in self.compensated:  # the semantic lock: a late ReservePayment takes nothing
+            return "PaymentRefused", [refused(order_id, "ReservePayment", "the payment was refunded before it arrived")]
         if self.failing:
             return "PaymentFailed", [("PaymentFailed", {"order_id": order_id, "reason": "card declined"})]
         return "PaymentReserved", [("PaymentReserved", {"order_id": order_id, "amount": message.payload["amount"]})]
@@ -138,9 +221,12 @@ class Inventory(Service):
         super().__init__(**kwargs)
         self.shipments: list[str] = []
         self.stock: dict[str, int] = {}  # sku -> units left (STOCK_PER_SKU of each until something ships)
+        self.cancelled: set[str] = set()  # the semantic lock: orders whose shipment was cancelled
 
     def evolve(self, event: SimEvent) -> None:
-        if event.type == "ItemsShipped":
+        if event.type == "ShipmentCancelled":
+            self.cancelled.add(event.data["order_id"])
+        elif event.type == "ItemsShipped":
             self.shipments.append(event.data["order_id"])
             for item in event.data.get("items", []):
                 self.stock[item["sku"]] = self.left(item["sku"]) - item["qty"]
@@ -150,6 +236,13 @@ class Inventory(Service):
 
     def decide(self, message):
         order_id = message.payload["order_id"]
+        if message.type == "CancelShipment":
+            if order_id in self.shipments:  # the pivot happened: nothing to cancel
+                return "ShipmentAlreadyMade", [refused(order_id, "CancelShipment", "the items have already shipped")]
+            facts = [] if order_id in self.cancelled else [("ShipmentCancelled", {"order_id": order_id})]
+            return "ShipmentCancelled", facts
+        if order_id in self.cancelled:  # the semantic lock: a late ShipItems ships nothing
+            return "ShippingRefused", [refused(order_id, "ShipItems", "the shipment was cancelled before it arrived")]
         items = message.payload.get("items", [])
         wanted: dict[str, int] = {}
         for item in items:
@@ -174,11 +267,14 @@ class Pending:
 COMPENSATE_STUCK = {
     "CreateOrder": ("CancelOrder", "orders"),
     "ReservePayment": ("RefundPayment", "payments"),
-    "ShipItems": ("RefundPayment", "payments"),
-    "CompleteOrder": ("RefundPayment", "payments"),
+    "ShipItems": ("CancelShipment", "inventory"),  # the pivot may have happened: ask Inventory first
+    "CancelShipment": ("CancelShipment", "inventory"),
     "RefundPayment": ("RefundPayment", "payments"),
     "CancelOrder": ("CancelOrder", "orders"),
+    # CompleteOrder: refused (operator_refusal) — unless a person refunds anyway: RefundPayment, then CancelOrder
 }
+OPERATOR_MESSAGES = {"retry": "RetryDeadLetter", "compensate": "CompensateDeadLetter",
+                     "refund_anyway": "RefundAnywayDeadLetter"}
 
 
 @dataclass
@@ -200,6 +296,8 @@ class Orchestrator:
             self.pending = Pending(data["command"], data["target"], data["command_id"], data["attempt"], event.at_ms)
         elif event.type == "SagaCompensating":
             self.status = "compensating"
+        elif event.type == "CompensationRefused":  # the pivot had happened: forward only
+            self.status = "running"
         elif event.type == "SagaDeadLettered":
             self.stuck, self.pending, self.resumes_as = self.pending, None, self.status
             self.status = "dead_lettered"
@@ -211,20 +309,25 @@ class Orchestrator:
 
     def handle(self, message: Message, ctx: Context) -> None:
         if message.type == "PlaceOrder":
-            ctx.record("SagaStarted", order=message.payload)
-            self.issue(ctx, "CreateOrder", "orders")
-        elif message.type in ("RetryDeadLetter", "CompensateDeadLetter"):
+            if self.status == "new":  # a duplicate PlaceOrder starts nothing again
+                ctx.record("SagaStarted", order=message.payload)
+                self.issue(ctx, "CreateOrder", "orders")
+        elif message.type in OPERATOR_MESSAGES.values():
             self.operator(ctx, message)
-        elif self.status in FINAL:
+        elif message.type in ("ReplyTimeout", "Retry") and self.status in FINAL:
             return
+        elif not message.timer and not (self.pending and message.payload.get("command_id") == self.pending.command_id):
+            # A late or duplicate reply to a command already answered, or the refusal of a late original: the saga
+            # has moved on, and nothing it receives now takes it back. It is noted, never acted on.
+            ctx.record("LateReplyIgnored", reply=message.type, command_id=message.payload.get("command_id"),
+                       status=self.status)
         elif message.type == "ReplyTimeout":
             self.timed_out(ctx, message.payload)
         elif message.type == "Retry":
             if self.pending and self.pending.command_id == message.payload["command_id"]:
                 self.issue(ctx, self.pending.command, self.pending.target, self.pending.attempt + 1)
-        elif self.pending and message.payload.get("command_id") == self.pending.command_id:
+        else:
             self.replied(ctx, message.type)
-        # else: a late or duplicate reply to a command already answered: nothing to do
 
     def resume(self, ctx: Context) -> None:
         """After a crash: the timers died with the old process, so ask again (same command id: no harm done)."""
@@ -238,7 +341,15 @@ class Orchestrator:
             final = FINISHED_BY[reply]
             ctx.record("SagaCompleted" if final == "completed" else "SagaCompensated")
             return
-        if reply in COMPENSATING_ON:
+        if reply == "ShipmentAlreadyMade":  # the pivot happened before the compensation reached Inventory
+            ctx.record("CompensationRefused", reason="the items had already shipped (ShipItems is the pivot): "
+                                                     "the saga goes forward and completes the order")
+            self.issue(ctx, "CompleteOrder", "orders")
+            return
+        if reply not in NEXT:
+            ctx.record("ReplyIgnored", reply=reply)
+            return
+        if reply in COMPENSATING_ON and self.status != "compensating":
             ctx.record("SagaCompensating", reason=reply)
         self.issue(ctx, *NEXT[reply])
 
@@ -260,16 +371,26 @@ class Orchestrator:
         self.issue(ctx, *undo)
 
     def operator(self, ctx: Context, message: Message) -> None:
-        """A person acts on the dead letter: send the stuck command again, or undo what was done."""
+        """A person acts on the dead letter: send the stuck command again, undo what was done (refused after the
+        pivot), or — a business decision — refund and cancel anyway."""
         if self.status != "dead_lettered" or self.stuck is None:
             return  # already dealt with
         stuck = self.stuck
-        if message.type == "RetryDeadLetter":
+        action = {v: k for k, v in OPERATOR_MESSAGES.items()}[message.type]
+        refusal = operator_refusal(stuck.command, action)
+        if refusal:
+            ctx.record("OperatorActionRefused", action=action, command=stuck.command, reason=refusal)
+            return
+        if action == "retry":
             ctx.record("DeadLetterRetried", command=stuck.command, by="operator")
             self.issue(ctx, stuck.command, stuck.target)
-        else:
+        elif action == "compensate":
             ctx.record("SagaCompensating", reason=f"an operator compensated the stuck {stuck.command}")
             self.issue(ctx, *COMPENSATE_STUCK[stuck.command])
+        else:
+            ctx.record("SagaCompensating", anyway=True,
+                       reason=f"an operator refunded anyway, stuck at {stuck.command} (a business decision)")
+            self.issue(ctx, "RefundPayment", "payments")  # whether or not the items ship: decided
 
     def issue(self, ctx: Context, command: str, target: str, attempt: int = 1) -> None:
         order = self.order
@@ -290,29 +411,6 @@ class Client:
 
     def handle(self, message: Message, ctx: Context) -> None:
         pass
-
-
-class Operator(Client):
-    """A person at a console, acting on a dead letter: retry the stuck message, or compensate the order.
-    In orchestration it tells the orchestrator; in choreography (no controller) it tells the services itself."""
-
-    name = "operator"
-
-    def handle(self, message: Message, ctx: Context) -> None:
-        if message.type != "Act":
-            return  # an acknowledgement of what it sent
-        act = message.payload
-        ctx.record("OperatorActed", action=act["action"], dead_letter=act["dead_letter"])
-        order = act["order"]
-        if act["mode"] == "orchestration":
-            ctx.send("orchestrator", "RetryDeadLetter" if act["action"] == "retry" else "CompensateDeadLetter",
-                     dead_letter=act["dead_letter"])
-        elif act["action"] == "retry":
-            ctx.send(act["holder"], "RetryDeadLetter", event_id=act["event_id"])
-        else:
-            for target, command in (("payments", "RefundPayment"), ("orders", "CancelOrder")):
-                ctx.send(target, command, order_id=order["order_id"], event_id=f"{order['order_id']}:{command}",
-                         order=order)
 
 
 FAULT_KINDS = ("payment_declined", "shipping_failed", "service_down", "drop", "duplicate", "delay",
@@ -464,14 +562,26 @@ class Choreographed:
         return reply, data
 
 
+def refusal(command: str, reason: str) -> tuple[str, dict[str, Any], None]:
+    """A choreographed service's semantic lock refusing a late event: recorded, nobody told."""
+    return "CommandRefused", {"command": command, "reason": reason}, None
+
+
 class ChoreographedOrders(Choreographed, Orders):
     def react(self, incoming, order):
+        status = self.orders.get(order["order_id"])
         if incoming == "OrderPlaced":
+            if status == "cancelled":  # the semantic lock: a late OrderPlaced creates nothing
+                return [refusal("CreateOrder", "the order was cancelled before it arrived")]
+            if status is not None:  # created before (the order id is the business key)
+                return []
             return [("OrderCreated", self.decided("CreateOrder", order)[1], "payments")]
         if incoming == "ItemsShipped":
-            return [("OrderCompleted", {}, None)]
+            if status == "cancelled":
+                return [refusal("CompleteOrder", "the order was cancelled")]
+            return [] if status == "completed" else [("OrderCompleted", {}, None)]
         if incoming in ("PaymentFailed", "PaymentRefunded", "CancelOrder"):  # CancelOrder: from the operator
-            return [("OrderCancelled", {}, None)]
+            return [] if status == "cancelled" else [("OrderCancelled", {}, None)]
         return []
 
 
@@ -479,11 +589,15 @@ class ChoreographedPayments(Choreographed, Payments):
     def react(self, incoming, order):
         if incoming == "OrderCreated":
             fact, data = self.decided("ReservePayment", order)
+            if fact == "PaymentRefused":  # the semantic lock: a late OrderCreated takes nothing
+                return [refusal("ReservePayment", data["reason"])]
             return [(fact, data, "orders" if fact == "PaymentFailed" else "inventory")]
         if incoming == "ShippingFailed":
-            return [("PaymentRefunded", {}, "orders")] if self.held(order["order_id"]) > 0 else []
+            fact, data = self.refund(order["order_id"])
+            return [("PaymentRefunded", {"released": data["released"]}, "orders")]
         if incoming == "RefundPayment":  # from the operator
-            return [("PaymentRefunded", {}, None)] if self.held(order["order_id"]) > 0 else []
+            fact, data = self.refund(order["order_id"])
+            return [("PaymentRefunded", {"released": data["released"]}, None)]
         return []
 
 
@@ -491,7 +605,12 @@ class ChoreographedInventory(Choreographed, Inventory):
     def react(self, incoming, order):
         if incoming == "PaymentReserved":
             fact, data = self.decided("ShipItems", order)
+            if fact == "ShippingRefused":  # the semantic lock: a late PaymentReserved ships nothing
+                return [refusal("ShipItems", data["reason"])]
             return [(fact, data, "payments" if fact == "ShippingFailed" else "orders")]
+        if incoming == "CancelShipment":  # from the operator: cancel it, or say the pivot happened
+            fact, data = self.decided("CancelShipment", order)
+            return [(fact, data, "operator")]
         return []
 
 
@@ -504,9 +623,48 @@ class ChoreographedClient(Choreographed, Service):
         return [("OrderPlaced", {}, "orders")] if incoming == "Start" else []
 
 
+class Operator(Choreographed, Service):
+    """A person at a console, acting on a dead letter: retry the stuck message, compensate the order, or refund
+    anyway. In orchestration it tells the orchestrator; in choreography (no controller) it tells the services itself,
+    from its own outbox (re-sent until acknowledged): first Inventory, to cancel the shipment (the pivot may have
+    happened), then — if it was cancelled, or if the person refunds anyway — Payments and Orders."""
+
+    name = "operator"
+
+    def handle(self, message: Message, ctx: Context) -> None:
+        if message.type != "Act":
+            super().handle(message, ctx)  # acknowledgements, re-sending, Inventory's answer
+            return
+        act = message.payload
+        ctx.record("OperatorActed", action=act["action"], dead_letter=act["dead_letter"])
+        order = act["order"]
+        if act["mode"] == "orchestration":
+            ctx.send("orchestrator", OPERATOR_MESSAGES[act["action"]], dead_letter=act["dead_letter"])
+        elif act["action"] == "retry":
+            ctx.send(act["holder"], "RetryDeadLetter", event_id=act["event_id"])
+        elif act["action"] == "refund_anyway":  # whether or not the items ship: decided
+            for fact, data, target in self.undo(order):
+                ctx.record(fact, order_id=order["order_id"], **data)
+                self.publish(ctx, target, fact, order, 1)
+        else:
+            self.publish(ctx, "inventory", "CancelShipment", order, 1)
+
+    @staticmethod
+    def undo(order: dict[str, Any]) -> list[tuple[str, dict[str, Any], str | None]]:
+        return [("RefundPayment", {}, "payments"), ("CancelOrder", {}, "orders")]
+
+    def react(self, incoming, order):
+        if incoming == "ShipmentCancelled":
+            return self.undo(order)
+        if incoming == "ShipmentAlreadyMade":
+            return [("CompensationRefused", {"reason": "the items had already shipped (ShipItems is the pivot): "
+                                                       "the saga goes forward"}, None)]
+        return []
+
+
 def choreography_status(sim: Simulation, order_id: str) -> str:
     """No controller holds the saga's state: it is read off the services."""
-    services = [sim.live[n] for n in ("client", "orders", "payments", "inventory")]
+    services = [sim.live[n] for n in ("client", "orders", "payments", "inventory", "operator")]
     order = services[1].orders.get(order_id)
     if order == "completed":
         return "completed"

@@ -9,7 +9,8 @@ from eventlab.sim.runlog import RunLog, UnknownRun
 from .runs import SagaRun
 
 INPUT_EVENT = {"step": "SagaStepTaken", "faults": "SagaFaultsInjected", "recover": "SagaRecoverRequested",
-               "retry": "SagaDeadLetterActed", "compensate": "SagaDeadLetterActed"}
+               "retry": "SagaDeadLetterActed", "compensate": "SagaDeadLetterActed",
+               "refund_anyway": "SagaDeadLetterActed"}
 LOG = RunLog("saga", SagaRun, "SagaRunStarted", INPUT_EVENT)
 INPUTS = LOG.inputs
 

@@ -12,14 +12,20 @@ from typing import Any
 from eventlab.sim.engine import DELIVERIES, SimEvent
 from eventlab.sim.sequence import layout
 
+from .domain import KIND_MEANS, TRANSACTION_KINDS
 from .runs import FORWARD, IF_IT_FAILS, SagaRun, progress
 
-COMPENSATIONS = {"CancelOrder", "OrderCancelled", "RefundPayment", "PaymentRefunded"}
+COMPENSATIONS = {"CancelOrder", "OrderCancelled", "RefundPayment", "PaymentRefunded", "CancelShipment",
+                 "ShipmentCancelled"}
 FAILURES = {"PaymentFailed", "ShippingFailed"}
 NOTES = {  # saga-level events worth a note beside the diagram
     "SagaCompensating": "compensating", "SagaCompleted": "completed", "SagaCompensated": "compensated",
     "SagaDeadLettered": "dead-lettered", "PublishDeadLettered": "dead-lettered", "DeadLetterRetried": "retried",
     "OperatorActed": "a person acted", "NodeDown": "down", "RetryScheduled": "retry scheduled",
+    "CommandRefused": "refused a late original (it remembers a compensation)",
+    "CompensationRefused": "compensation refused: the items had shipped (the pivot)",
+    "OperatorActionRefused": "a person's action refused",
+    "LateReplyIgnored": "late reply ignored (the saga had moved on)",
 }
 
 
@@ -67,8 +73,20 @@ def sequence(run: SagaRun) -> dict[str, Any]:
 
 LABELS = {"CreateOrder": "Create order", "ReservePayment": "Reserve payment", "ShipItems": "Ship items",
           "CompleteOrder": "Complete order", "RefundPayment": "Refund payment", "CancelOrder": "Cancel order",
-          "completed": "Completed", "compensated": "Compensated", "dead_lettered": "Dead-lettered"}
-BOX_W, BOX_H = 120, 44
+          "completed": "Completed", "compensated": "Compensated", "dead_lettered": "Dead-lettered",
+          "CancelShipment": "Cancel shipment"}
+BOX_W, BOX_H = 120, 56
+# What happens if the step under way never answers (its retries run out), and why that is safe.
+IF_SILENT = {
+    "CreateOrder": "retries, then cancels the order — safe even if CreateOrder was only delayed: Orders remembers "
+                   "the cancellation and refuses a late CreateOrder",
+    "ReservePayment": "retries, then refunds and cancels — safe even if ReservePayment was only delayed: Payments "
+                      "remembers the refund and refuses a late ReservePayment",
+    "ShipItems": "retries, then a dead letter: the items may have shipped (the pivot). A person's Compensate first "
+                 "asks Inventory to cancel the shipment; if it already shipped, the saga goes forward",
+    "CompleteOrder": "retries, then a dead letter: after the pivot only going forward is right (Retry). Compensate "
+                     "is refused; Refund anyway is a business decision",
+}
 PLACES = {  # (x, y) of each box: the forward path on top, the compensations below, right to left
     "CreateOrder": (10, 30), "ReservePayment": (180, 30), "ShipItems": (350, 30), "CompleteOrder": (520, 30),
     "completed": (690, 30), "RefundPayment": (350, 140), "CancelOrder": (180, 140), "compensated": (10, 140),
@@ -106,8 +124,9 @@ def state_machine(run: SagaRun) -> dict[str, Any]:
             classes.append("would")
         status = ("now" if "current" in classes else "done" if "done" in classes
                   else "if it fails" if "would" in classes else "to do" if "remaining" in classes else "")
+        kind = TRANSACTION_KINDS.get(name, "")
         boxes.append({"name": name, "label": LABELS[name], "x": x, "y": y, "classes": " ".join(classes),
-                      "status": status})
+                      "status": status, "kind": kind, "h": BOX_H})
     edges = []
     for source, target, label, compensation in EDGES:
         (x1, y1), (x2, y2) = PLACES[source], PLACES[target]
@@ -123,7 +142,10 @@ def state_machine(run: SagaRun) -> dict[str, Any]:
     return {
         "boxes": boxes, "edges": edges, "current": LABELS.get(current or state, state), "done": done,
         "remaining": [LABELS[s] for s in remaining], "would": [LABELS[s] for s in would], "state": state,
-        "width": 820, "height": 206,
+        "kind": TRANSACTION_KINDS.get(current or ""), "kind_means": KIND_MEANS.get(TRANSACTION_KINDS.get(current or "")),
+        "if_silent": IF_SILENT.get(current or "", "retries, then a dead letter for a person"),
+        "kinds": [{"step": LABELS[s], "kind": k, "means": KIND_MEANS[k]} for s, k in TRANSACTION_KINDS.items()],
+        "width": 820, "height": 236,
     }
 
 

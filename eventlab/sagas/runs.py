@@ -17,11 +17,15 @@ from eventlab.sim.validate import fault_specs, parse_order, whole
 
 from .domain import (
     FINAL,
+    OPERATOR_ACTIONS,
     SERVICES,
+    STUCK_STEP,
+    TRANSACTION_KINDS,
     Orchestrator,
     choreographed_saga,
     choreography_status,
     inject,
+    operator_refusal,
     orchestrated_saga,
 )
 
@@ -31,7 +35,8 @@ MAX_DELAY_MS = 600_000
 MESSAGE_TYPES = (
     "CreateOrder", "OrderCreated", "ReservePayment", "PaymentReserved", "PaymentFailed", "ShipItems", "ItemsShipped",
     "ShippingFailed", "RefundPayment", "PaymentRefunded", "CancelOrder", "OrderCancelled", "CompleteOrder",
-    "OrderCompleted", "PlaceOrder", "OrderPlaced", "Ack",
+    "OrderCompleted", "PlaceOrder", "OrderPlaced", "Ack", "CancelShipment", "ShipmentCancelled", "ShipmentAlreadyMade",
+    "OrderRefused", "PaymentRefused", "ShippingRefused",
 )
 
 
@@ -157,7 +162,7 @@ class SagaRun:
                 raise Invalid("Nothing has crashed: there is nothing to recover.")
             for node in sorted(self.sim.crashed):
                 self.sim.recover(node)
-        elif kind in ("retry", "compensate"):
+        elif kind in OPERATOR_ACTIONS:
             self._operator(kind, given.get("dead_letter"))
         else:
             raise Invalid(f"Unknown input {kind!r}.")
@@ -204,9 +209,12 @@ class SagaRun:
             raise Invalid(f"Dead letter {letter['id']} was already dealt with ({letter['status']}).")
         if self.mode == "orchestration" and "orchestrator" in self.sim.crashed:
             raise Invalid("The orchestrator is down: recover it first.")
+        refusal = operator_refusal(letter["message"], action)
+        if refusal:
+            raise Invalid(refusal)
         self.sim.act("operator", "Act", {"action": action, "dead_letter": letter["id"], "mode": self.mode,
                                          "holder": letter["node"], "event_id": letter.get("event_id"),
-                                         "order": self.order})
+                                         "stuck": letter["message"], "order": self.order})
 
     def idle_reason(self) -> str:
         if self.sim.crashed:
@@ -268,10 +276,23 @@ class SagaRun:
                     "target": event.data.get("target"), "event_id": event.data.get("event_id"),
                     "reason": event.data["reason"], "step": event.step, "at_ms": event.at_ms, "status": "open",
                 })
+                message = letters[-1]["message"]
+                step = STUCK_STEP.get(message or "")
+                letters[-1].update({
+                    "stuck_step": step, "kind": TRANSACTION_KINDS.get(step or ""),
+                    "compensate_refusal": operator_refusal(message, "compensate"),
+                    "refund_anyway": operator_refusal(message, "refund_anyway") is None,
+                })
             elif event.type == "OperatorActed":
                 for letter in letters:
                     if letter["id"] == event.data["dead_letter"]:
-                        letter["status"] = {"retry": "retried", "compensate": "compensated"}[event.data["action"]]
+                        letter["status"] = {"retry": "retried", "compensate": "compensated",
+                                            "refund_anyway": "refunded anyway"}[event.data["action"]]
+            elif event.type == "CompensationRefused":  # Inventory had shipped: the pivot happened, forward only
+                for letter in letters:
+                    if letter["status"] == "compensated":
+                        letter["status"] = "compensation refused (the items had shipped)"
+                        letter["refusal"] = event.data["reason"]
         return letters
 
     def saga_log(self) -> list[dict[str, Any]]:
@@ -300,11 +321,14 @@ class SagaRun:
         skus = [item["sku"] for item in self.order["items"]]
         return {
             "orders": {"order": orders.orders.get(order_id, "none"), "inbox": inbox["orders"],
+                       "remembers": "a cancellation" if orders.orders.get(order_id) == "cancelled" else None,
                        "outbox": outbox["orders"], "idempotent": orders.idempotent},
             "payments": {"charged": payments.charges.count(order_id), "refunded": payments.refunds.count(order_id),
                          "held": payments.held(order_id), "amount": self.order["amount"], "declining": payments.failing,
+                         "remembers": "a refund" if order_id in payments.compensated else None,
                          "inbox": inbox["payments"], "outbox": outbox["payments"], "idempotent": payments.idempotent},
             "inventory": {"shipped": inventory.shipments.count(order_id),
+                          "remembers": "a cancelled shipment" if order_id in inventory.cancelled else None,
                           "stock": {sku: inventory.left(sku) for sku in skus}, "failing": inventory.failing,
                           "inbox": inbox["inventory"], "outbox": outbox["inventory"],
                           "idempotent": inventory.idempotent},
@@ -351,7 +375,7 @@ DONE_BY = {"OrderCreated": "CreateOrder", "PaymentReserved": "ReservePayment", "
            "OrderCompleted": "CompleteOrder", "PaymentRefunded": "RefundPayment", "OrderCancelled": "CancelOrder"}
 # If the step now under way fails, these compensations run (the course's rules); none: a person must look.
 IF_IT_FAILS = {"CreateOrder": (), "ReservePayment": ("CancelOrder",), "ShipItems": ("RefundPayment", "CancelOrder"),
-               "CompleteOrder": (), "RefundPayment": (), "CancelOrder": ()}
+               "CompleteOrder": (), "RefundPayment": (), "CancelOrder": (), "CancelShipment": ()}
 
 
 def progress(run: SagaRun) -> tuple[list[str], str | None]:

@@ -122,7 +122,7 @@ def given_from_form(action: str, post) -> dict[str, Any]:
     if action == "faults":
         kind = post.get("kind", "")
         return {"input": "faults", "faults": [fault_from_form(post, kind) if kind in FAULT_KINDS else {"kind": kind}]}
-    if action in ("retry", "compensate"):
+    if action in ("retry", "compensate", "refund_anyway"):
         return {"input": action, "dead_letter": post.get("dead_letter", "")[:40]}
     return {"input": action}
 
@@ -130,7 +130,7 @@ def given_from_form(action: str, post) -> dict[str, Any]:
 PAGES = RunPages(
     page="sagas", templates="sagas", lab_url="saga-lab", run_url="saga-run", services=services.SERVICE,
     presets=Preset, run_view=run_view, lab_context=lab_context, given_from_form=given_from_form,
-    actions=("step", "run", "recover", "faults", "retry", "compensate", "reset"),
+    actions=("step", "run", "recover", "faults", "retry", "compensate", "refund_anyway", "reset"),
 )
 start_preset = require_POST(PAGES.start_preset)
 run_page = require_GET(PAGES.run_page)

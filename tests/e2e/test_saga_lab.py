@@ -69,6 +69,8 @@ PRESETS = [  # slug, the final state, how many times Payments charged
     ("orchestrator-crash", "Completed", 1),
     ("message-lost-dead-letter", "Compensated", 1),
     ("choreography-shipping-failed", "Compensated", 1),
+    ("late-payment-refused", "Compensated", 0),
+    ("stuck-after-pivot", "Compensated", 1),
 ]
 
 
@@ -99,10 +101,33 @@ def test_each_preset_ends_as_described(server, new_page, slug, final, charged):
         expect(letter).to_have_count(1)
         expect(letter).to_contain_text("no reply to ShipItems after 4 attempts")
         expect(letter).to_contain_text("Status: open")
+        expect(letter).to_contain_text("a pivot step")
         letter.get_by_role("button", name="Compensate").click()
         expect(letter).to_contain_text("Status: compensated")
         expect(letter.get_by_role("button")).to_have_count(0)
         run_to_the_end(page)
+        # The compensation asked Inventory first: it remembers the cancelled shipment.
+        expect(page.locator("#lock-inventory")).to_contain_text("remembers a cancelled shipment")
+    if slug == "late-payment-refused":
+        # The late ReservePayments were refused: Payments remembers the refund.
+        expect(page.locator("#lock-payments")).to_contain_text("remembers a refund")
+        expect(page.locator("#sequence")).to_contain_text("refused a late original")
+    if slug == "stuck-after-pivot":
+        expect(page.locator("#saga-state")).to_have_text("Dead-lettered")
+        letter = page.locator("#dead-letters li")
+        expect(letter).to_contain_text("stuck at CompleteOrder, a retriable step")
+        expect(letter).to_contain_text("a business decision")
+        # Compensate after the pivot is refused with the reason; nothing changes.
+        before = steps(page)
+        letter.get_by_role("button", name="Compensate").click()
+        expect(page.locator("#run-error")).to_contain_text("Compensate is refused: ShipItems, the pivot, has happened")
+        expect(letter).to_contain_text("Status: open")
+        assert steps(page) == before
+        letter.get_by_role("button", name="Refund anyway").click()
+        expect(letter).to_contain_text("Status: refunded anyway")
+        run_to_the_end(page)
+        expect(page.locator("#shipped")).to_have_text("1")
+        expect(page.locator("#lock-payments")).to_contain_text("remembers a refund")
     expect(page.locator("#saga-state")).to_have_text(final)
     expect(page.locator("#run-status")).to_contain_text("Done: nothing left in flight.")
     expect(page.locator("#charged")).to_have_text(re.compile(rf"^{charged} × "))

@@ -303,7 +303,7 @@ def test_a_fork_outside_the_run_is_a_422_that_appends_nothing(client, lab, at_st
 
 
 @pytest.mark.parametrize("mode", ["orchestration", "choreography"])
-def test_a_dead_letter_can_be_retried_then_compensated(client, lab, mode):
+def test_a_dead_letter_can_be_retried_then_compensated_then_refunded_anyway(client, lab, mode):
     run = start(client, lab, faults=[DOWN_FOR_GOOD], mode=mode)
     stuck = ok(post(client, lab, f"/{run['id']}/run"))
     assert (stuck["state"], stuck["done"]) == ("dead_lettered", True)
@@ -313,15 +313,51 @@ def test_a_dead_letter_can_be_retried_then_compensated(client, lab, mode):
     again = ok(post(client, lab, f"/{run['id']}/run"))  # inventory is still down
     assert [(d["id"], d["status"]) for d in again["dead_letters"]] == [("dl-1", "retried"), ("dl-2", "open")]
 
+    # Compensating the pivot asks Inventory first (to cancel the shipment); it is still down: dead-lettered again.
     ok(post(client, lab, f"/{run['id']}/dead-letters/dl-2/compensate"))
+    unsure = ok(post(client, lab, f"/{run['id']}/run"))
+    assert unsure["state"] == "dead_lettered"
+    assert [(d["message"], d["status"]) for d in unsure["dead_letters"]][-1] == ("CancelShipment", "open")
+
+    ok(post(client, lab, f"/{run['id']}/dead-letters/dl-3/refund-anyway"))  # a business decision
     done = ok(post(client, lab, f"/{run['id']}/run"))
     assert done["state"] == "compensated"
     assert done["services"]["payments"]["held"] == 0
     assert done["services"]["orders"]["order"] == "cancelled"
+    assert done["dead_letters"][-1]["status"] == "refunded anyway"
 
     before = head(client, lab)
     assert "already" in assert_plain(post(client, lab, f"/{run['id']}/dead-letters/dl-2/compensate"), 422)
+    assert "already" in assert_plain(post(client, lab, f"/{run['id']}/dead-letters/dl-3/refund-anyway"), 422)
     assert "dl-9" in assert_plain(post(client, lab, f"/{run['id']}/dead-letters/dl-9/retry"), 422)
+    assert head(client, lab) == before
+
+
+def test_compensate_after_the_pivot_is_refused_and_refund_anyway_is_a_business_decision(client, lab):
+    lost = [{"kind": "drop", "message": "CompleteOrder", "nth": n} for n in range(1, 5)]
+    run = start(client, lab, faults=lost)
+    stuck = ok(post(client, lab, f"/{run['id']}/run"))
+    assert (stuck["state"], stuck["dead_letters"][0]["message"]) == ("dead_lettered", "CompleteOrder")
+
+    before = head(client, lab)
+    refusal = assert_plain(post(client, lab, f"/{run['id']}/dead-letters/dl-1/compensate"), 422)
+    assert "pivot" in refusal and "Refund anyway" in refusal
+    assert head(client, lab) == before
+
+    ok(post(client, lab, f"/{run['id']}/dead-letters/dl-1/refund-anyway"))
+    done = ok(post(client, lab, f"/{run['id']}/run"))
+    assert done["state"] == "compensated"
+    assert (done["services"]["inventory"]["shipped"], done["services"]["payments"]["held"]) == (1, 0)
+    assert done["services"]["orders"]["order"] == "cancelled"
+
+
+def test_refund_anyway_before_the_pivot_is_refused(client, lab):
+    run = start(client, lab, faults=[{"kind": "service_down", "service": "orders", "steps": 200}])
+    stuck = ok(post(client, lab, f"/{run['id']}/run"))
+    assert stuck["state"] == "dead_lettered"
+    before = head(client, lab)
+    refusal = assert_plain(post(client, lab, f"/{run['id']}/dead-letters/dl-1/refund-anyway"), 422)
+    assert "Refund anyway is only for a saga stuck at or after the pivot" in refusal
     assert head(client, lab) == before
 
 

@@ -24,7 +24,7 @@ HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "run"}
 XSS = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
 PRESETS = ("happy-path", "payment-declined", "shipping-failed", "duplicate-delivery",
            "duplicate-without-idempotency", "orchestrator-crash", "message-lost-dead-letter",
-           "choreography-shipping-failed")
+           "choreography-shipping-failed", "late-payment-refused", "stuck-after-pivot")
 
 
 # --- Helpers ----------------------------------------------------------------------------------------------------------
@@ -394,6 +394,8 @@ def test_a_bad_fault_from_the_inject_form_is_a_422_in_plain_words_that_appends_n
         pytest.param("recover", {}, "Nothing has crashed: there is nothing to recover.", id="recover-nothing"),
         pytest.param("retry", {"dead_letter": "dl-1"}, "No dead letter 'dl-1' in this run.", id="retry-no-letter"),
         pytest.param("compensate", {"dead_letter": ""}, "No dead letter '' in this run.", id="compensate-no-letter"),
+        pytest.param("refund_anyway", {"dead_letter": "dl-9"}, "No dead letter 'dl-9' in this run.",
+                     id="refund-anyway-no-letter"),
         pytest.param("step", {"pick": "m999"}, "Message 'm999' is not in flight.", id="pick-not-in-flight"),
         pytest.param("step", {"predict": "maybe"}, "Unknown prediction 'maybe'.", id="unknown-prediction"),
     ],
@@ -540,6 +542,53 @@ def test_compensate_on_a_dead_letter_compensates_the_saga(client):
     assert run.dead_letters()[0]["status"] == "compensated"
     assert run.state == "compensated"
     assert run.services()["payments"]["held"] == 0
+
+
+def lost_completion(client: Client, lab: Lab) -> str:
+    """A run whose four CompleteOrder are all lost: dead-lettered after the pivot (the items have shipped)."""
+    run_id = start(client, lab, fault="drop", **{"drop-message": "CompleteOrder", "drop-nth": "1"})
+    for nth in ("2", "3", "4"):
+        acted(client, lab, run_id, "faults", kind="drop", message="CompleteOrder", nth=nth, service="orders",
+              ms="5000", steps="3", after_step="99", restarts="1")
+    acted(client, lab, run_id, "run")
+    return run_id
+
+
+def test_compensate_after_the_pivot_is_refused_on_the_page_and_refund_anyway_is_a_business_decision(client):
+    lab = open_sagas(client)
+    run_id = lost_completion(client, lab)
+    page = text(client.get(run_url(lab, run_id)))
+    assert "stuck at CompleteOrder, a <strong>retriable</strong> step" in page
+    assert '<strong id="machine-kind">retriable</strong> step' in page  # the state machine names the kinds too
+    assert 'data-kind="pivot">pivot</text>' in page and "If it never answers" in page
+    assert 'id="refund-anyway-dl-1"' in page and "a business decision" in page
+    assert "Compensate is refused: ShipItems, the pivot, has happened" in page
+    before = store.head(lab.id)
+
+    assert_422(act(client, lab, run_id, "compensate", dead_letter="dl-1"), "Compensate is refused")
+    assert store.head(lab.id) == before
+    assert load(lab, run_id).dead_letters()[0]["status"] == "open"
+
+    acted(client, lab, run_id, "refund_anyway", dead_letter="dl-1")
+    acted(client, lab, run_id, "run")
+    run = load(lab, run_id)
+    assert run.state == "compensated"
+    assert run.dead_letters()[0]["status"] == "refunded anyway"
+    assert (run.services()["payments"]["held"], run.services()["inventory"]["shipped"]) == (0, 1)
+    assert "remembers a refund" in text(client.get(run_url(lab, run_id)))
+
+
+def test_refund_anyway_before_the_pivot_is_refused_on_the_page(client):
+    lab = open_sagas(client)
+    run_id = start(client, lab, fault="service_down", **{"service_down-service": "orders", "service_down-steps": "500"})
+    acted(client, lab, run_id, "run")
+    assert load(lab, run_id).state == "dead_lettered"
+    before = store.head(lab.id)
+    assert 'id="refund-anyway-dl-1"' not in client.get(run_url(lab, run_id)).content.decode()
+
+    assert_422(act(client, lab, run_id, "refund_anyway", dead_letter="dl-1"),
+               "Refund anyway is only for a saga stuck at or after the pivot")
+    assert store.head(lab.id) == before
 
 
 def test_reset_starts_a_new_run_with_the_same_start(client):
@@ -860,7 +909,7 @@ def test_an_unknown_run_is_a_404(client, run_id):
 
     assert client.get(run_url(lab, run_id)).status_code == 404
     assert client.get(run_url(lab, run_id), **HTMX).status_code == 404
-    for action in ("step", "run", "faults", "recover", "retry", "compensate", "reset"):
+    for action in ("step", "run", "faults", "recover", "retry", "compensate", "refund_anyway", "reset"):
         assert act(client, lab, run_id, action, kind="meteor").status_code == 404, action
     assert act(client, lab, run_id, "step", at="0").status_code == 404
     assert store.head(lab.id) == before
@@ -1032,9 +1081,9 @@ def test_every_state_of_the_run_page_works_without_javascript(client):
             if f["action"].endswith("/act"):
                 assert f["method"] == "post", (name, f)
                 assert f["fields"].get("action") in ("step", "run", "recover", "faults", "retry", "compensate",
-                                                     "reset"), (name, f)
+                                                     "refund_anyway", "reset"), (name, f)
                 seen_buttons.add(f["fields"]["action"])
-    assert seen_buttons == {"step", "run", "recover", "faults", "retry", "compensate", "reset"}
+    assert seen_buttons == {"step", "run", "recover", "faults", "retry", "compensate", "refund_anyway", "reset"}
     page = client.get(pages["predicting"]).content.decode()
     assert "Predict, then observe" in page
     assert 'name="predict"' in page
@@ -1104,6 +1153,8 @@ EXPECTED = {
     "orchestrator-crash": {"state": "completed", "charged": 1, "shipped": 1, "recovered": True},
     "message-lost-dead-letter": {"state": "dead_lettered", "shipped": 0, "refunded": 0, "dead_letters": 1},
     "choreography-shipping-failed": {"state": "compensated", "refunded": 1, "held": 0, "order": "cancelled"},
+    "late-payment-refused": {"state": "compensated", "charged": 0, "held": 0, "shipped": 0, "order": "cancelled"},
+    "stuck-after-pivot": {"state": "dead_lettered", "charged": 1, "held": 1, "shipped": 1, "dead_letters": 1},
 }
 
 

@@ -151,3 +151,13 @@ def test_choreography_reaches_the_same_ends_without_a_controller(faults, expecte
 def test_without_idempotency_a_redelivered_event_charges_twice_in_choreography_too():
     faults = [{"kind": "duplicate", "message": "OrderCreated"}, {"kind": "idempotency_off", "service": "payments"}]
     assert run(faults, mode="choreography").live["payments"].charges == ["o-1", "o-1"]
+
+
+def test_a_reply_that_arrives_after_the_saga_moved_on_is_noted_and_changes_nothing():
+    sim = run([{"kind": "delay", "message": "PaymentReserved", "nth": 1, "ms": 30_000}])
+    assert status(sim) == "completed"
+    late = [e.data for e in sim.history if e.type == "LateReplyIgnored"]
+    assert late == [{"node": "orchestrator", "reply": "PaymentReserved", "command_id": "o-1:ReservePayment",
+                     "status": "completed"}]
+    assert sim.history[-1].type == "LateReplyIgnored"  # the saga ended before it, and stayed ended
+    check_invariants(sim)
