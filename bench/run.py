@@ -26,6 +26,9 @@ Run from the repository root: `.venv/bin/python bench/run.py` (or `make bench`).
    answer (graded, appended to the personal lab, the verdict rendered), from a session with some progress. Baseline:
    the bare base template rendered through the same request path. Goal: median under 15 ms.
    `bench/run.py learn` runs this one alone.
+6. Live fan-out: commit -> websocket receipt and daphne's CPU with 100 and 200 clients on one lab, against a bare
+   consumer in the same daphne process; one push on a big lab vs a small one (bench/live_bench.py; its own process,
+   after the others; `bench/run.py live` runs it alone).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import os
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -397,6 +401,11 @@ def report(rows: list[tuple[str, str, str, float, str, bool | None]]) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["live"]:
+        import live_bench
+
+        live_bench.main()
+        return
     only_learn = sys.argv[1:] == ["learn"]
     tmp = Path(tempfile.mkdtemp(prefix="eventlab-bench-"))
     os.environ.pop("DATABASE_URL", None)
@@ -472,6 +481,8 @@ def main() -> None:
         f"Learn pages: median of {LEARN_REPEATS} interleaved rounds through Django's test client (no network).\n"
         f"Total {time.perf_counter() - began:.0f} s."
     )
+    print()
+    subprocess.run([sys.executable, __file__, "live"], check=False)  # its own process: it sets up its own database
 
 
 if __name__ == "__main__":
