@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -21,7 +22,8 @@ def group_for(lab_id: str) -> str:
 
 
 def wake_message(lab_id: str, head: int) -> dict:
-    return {"type": "lab.wake", "lab": lab_id, "head": head}
+    """`id` tells the copies of one wake-up (one per socket) apart from the next wake-up (eventlab.live.hub)."""
+    return {"type": "lab.wake", "lab": lab_id, "head": head, "id": uuid.uuid4().hex}
 
 
 def on_appended(sender, lab: str, head: int, **kwargs) -> None:

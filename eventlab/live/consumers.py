@@ -8,12 +8,14 @@ Protocol: the client sends its view as JSON on (re)connect and whenever it chang
 `at`: the step a tab looks back at, absent when it follows the head) — and receives HTML fragments that htmx swaps
 in (out-of-band swaps). A socket for a lab the session may not use is accepted, then
 closed with code 4404 (refusing before accept makes browsers retry forever).
+
+Updates render once per view (eventlab.live.hub): the sockets of a lab in this process that show the same view at
+the same position share one render; a socket's own work on a wake-up is a lookup and a send.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 from typing import Any
 
@@ -21,22 +23,16 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.html import escape
 
-from eventlab.eventstore.models import Checkpoint
 from eventlab.labs.access import session_may_use
 from eventlab.labs.models import Lab
-from eventlab.labs.services import projector, store
+from eventlab.labs.services import projector
 
+from . import hub as hubs
 from .broadcast import group_for, wake_message
+from .hub import RENDERERS, slowed_projections
 
 MAX_FRAME = 4096
 NOT_FOUND = 4404
-RENDERERS = {  # page -> "module:function" rendering its updates (imported when first used: apps sit above live)
-    "bank": "eventlab.bank.live:render_update",
-    "saga": "eventlab.sagas.live:render_update",
-    "twopc": "eventlab.twopc.live:render_update",
-    "compare": "eventlab.twopc.compare_live:render_update",
-    "resilience": "eventlab.resilience.live:render_update",
-}
 
 
 def parse_view(text: str | None) -> dict[str, Any] | str:
@@ -73,22 +69,6 @@ def may_use(session, lab_id: str) -> bool:
 
 
 @database_sync_to_async
-def render(lab_id: str, after: int, view: dict[str, Any], known: set[str]):
-    module, _, function = RENDERERS[view["page"]].partition(":")
-    return getattr(importlib.import_module(module), function)(lab_id, after, view, known)
-
-
-@database_sync_to_async
-def slowed_projections(lab_id: str) -> dict[str, int]:
-    """Projections a learner slowed down that still have events to apply: name -> delay in ms."""
-    head = store.head(lab_id)
-    return {
-        c.projection: c.delay_ms
-        for c in Checkpoint.objects.filter(lab=lab_id, paused=False, delay_ms__gt=0, position__lt=head)
-    }
-
-
-@database_sync_to_async
 def apply_one_if_due(lab_id: str, name: str) -> int:
     return projector.catch_up_slowly(lab_id, name)
 
@@ -96,25 +76,36 @@ def apply_one_if_due(lab_id: str, name: str) -> int:
 class LabConsumer(AsyncWebsocketConsumer):
     lab_id = ""
     group = ""
+    hub: hubs.LabHub | None = None
 
     async def connect(self) -> None:
         self.lab_id = self.scope["url_route"]["kwargs"]["lab_id"]
         self.view: dict[str, Any] | None = None
         self.after = 0
-        self.known_models: set[str] = set()
-        self.projectors: dict[str, asyncio.Task] = {}
+        self.known_models: frozenset[str] = frozenset()
+        self.fresh = 0  # the hub's clock when the render this socket last sent began
         await self.accept()
         if not await may_use(self.scope.get("session"), self.lab_id):
             await self.close(code=NOT_FOUND)
             return
         self.group = group_for(self.lab_id)
+        self.hub = hubs.join(self.lab_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-        for task in self.projectors.values():
-            task.cancel()
+        if self.hub is not None:
+            hubs.leave(self.hub)
+            self.hub = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections (a hop to the database thread) before every handler; a wake-up
+        # does no database work of its own (the hub's render closes them around its own hop), so it skips that hop.
+        if message.get("type") == "lab.wake":
+            await self.lab_wake(message)
+        else:
+            await super().dispatch(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.group:
@@ -125,34 +116,40 @@ class LabConsumer(AsyncWebsocketConsumer):
             return
         self.view, self.after = view, view["after"]
         self.known_models = await self._known_models()
-        await self.push()
+        await self.push(self.hub.now())
 
-    async def _known_models(self) -> set[str]:
-        return {c.projection for c in await database_sync_to_async(projector.checkpoints)(self.lab_id)}
+    async def _known_models(self) -> frozenset[str]:
+        return frozenset(c.projection for c in await database_sync_to_async(projector.checkpoints)(self.lab_id))
 
     async def lab_wake(self, message: dict[str, Any]) -> None:
-        if self.view is not None:
-            await self.push()
+        if self.view is None or self.hub is None:
+            return
+        arrived = self.hub.arrived(message.get("id"))
+        if arrived <= self.fresh:
+            return  # the render this socket last sent began after this wake-up arrived: it has shown its commit
+        await self.push(arrived)
 
-    async def push(self) -> None:
-        # Channels runs one handler of a consumer at a time, so pushes never interleave.
-        messages, self.after, self.known_models = await render(self.lab_id, self.after, self.view, self.known_models)
-        for message in messages:
+    async def push(self, since: int) -> None:
+        """Send the update for this socket's view and position, from a render that began at `since` or later.
+        Channels runs one handler of a consumer at a time, so pushes never interleave."""
+        update, self.fresh = await self.hub.update(self.view, self.after, self.known_models, since)
+        self.after, self.known_models = update.after, update.known
+        for message in update.messages:
             await self.send(text_data=message)
-        for name, delay in (await slowed_projections(self.lab_id)).items():
-            task = self.projectors.get(name)
-            if task is None or task.done():
-                self.projectors[name] = asyncio.create_task(self.run_slowly(name, delay))
+        for name, delay in update.slowed.items():
+            self.hub.drive(name, delay, self.run_slowly)
 
     async def run_slowly(self, name: str, delay_ms: int) -> None:
         """Until caught up, paused or set back to instant: apply one event when it is due, and wake everyone.
-        Every tab on the lab runs this; the checkpoint's `moved_at` keeps the pace at one event per delay.
-        Waits with asyncio.sleep (never time.sleep, which would block the server and hold SQLite's write lock)."""
+        One driver per lab and projection in each process (the hub's); the checkpoint's `moved_at` keeps the pace at
+        one event per delay however many processes drive it. Waits with asyncio.sleep (never time.sleep, which would
+        block the server and hold SQLite's write lock)."""
+        layer, group, lab_id = self.channel_layer, self.group, self.lab_id
         while True:
             await asyncio.sleep(min(delay_ms, 250) / 1000)
-            if await apply_one_if_due(self.lab_id, name):
-                await self.channel_layer.group_send(self.group, wake_message(self.lab_id, 0))
-            pending = await slowed_projections(self.lab_id)
+            if await apply_one_if_due(lab_id, name):
+                await layer.group_send(group, wake_message(lab_id, 0))
+            pending = await database_sync_to_async(slowed_projections)(lab_id)
             if name not in pending:
                 return
             delay_ms = pending[name]

@@ -255,7 +255,9 @@ def test_on_appended_publishes_a_wake_to_the_labs_group(lab):
     finally:
         async_to_sync(layer.group_discard)(broadcast.group_for(lab.id), channel)
 
+    wake_id = message.pop("id")  # tells the copies of one wake-up apart from the next (eventlab.live.hub)
     assert message == {"type": "lab.wake", "lab": lab.id, "head": 7}
+    assert isinstance(wake_id, str) and wake_id != broadcast.wake_message(lab.id, 7)["id"]
     assert broadcast.group_for(lab.id) == f"lab.{lab.id}"
 
 
@@ -285,7 +287,7 @@ def test_a_commit_sends_only_a_wake_to_the_group_and_each_event_to_the_sse_chann
             services.execute(lab, {"command": "OpenAccount", "account_id": "acc-1", "owner": "Ada"})
 
     layer.return_value.group_send.assert_awaited_once_with(
-        f"lab.{lab.id}", {"type": "lab.wake", "lab": lab.id, "head": 1}
+        f"lab.{lab.id}", {"type": "lab.wake", "lab": lab.id, "head": 1, "id": mock.ANY}
     )
     assert len(sent) == 1
     (channel, event_type, data), kwargs = sent[0]
