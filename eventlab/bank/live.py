@@ -28,8 +28,9 @@ def render_update(
     parts: list[str] = []
     if view["live"] and head > after:
         # The newest matching events in (after, head], newest first; a bigger burst shows its newest LIVE_ROWS
-        # (the rest are a page away).
-        newest = store.read_back(lab_id, head + 1, LIVE_ROWS, view["stream"] or None, view["type"] or None)
+        # (the rest are a page away). No more than head - after of them can be new: read no more than that.
+        newest = store.read_back(lab_id, head + 1, min(LIVE_ROWS, head - after), view["stream"] or None,
+                                 view["type"] or None)
         rows = [e for e in newest if e.position > after]
         if rows:
             messages.append(render_to_string("live/_rows.html", {"events": rows, "lab": lab}))
