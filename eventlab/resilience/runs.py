@@ -380,7 +380,7 @@ class ResilienceRun:
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "seed": self.started["seed"], "step": self.steps, "clock_ms": self.sim.clock_ms,
-            "done": self.done, "settings": settings_dict(self.settings), "faults": self.faults,
+            "done": self.done, "settings": settings_dict(self.settings), "faults": list(self.faults),
             "series": self.sim.ticks, "breakers": self.breakers(), "registry": self.registry(),
             "totals": self.totals(), "retry_schedule": self.retry_schedule(), "requests": self.requests()[:20],
             "clients": list(CLIENTS),
