@@ -7,7 +7,9 @@ the Predict prompt included; the template rendering is not timed):
 - load: a page view of the run at its head (`RunPages.run_context`), at 300 s against at 30 s;
 - Step: one Step through the lab (`RunService.act`, in the lab's write transaction) followed by the page view
   that shows its result, near 300 s against near 30 s (the late run is stepped from 270 s, the early from 30 s);
-- how many inputs a Step replayed (the counter `RunLog.replayed_inputs`): goal, only its own one.
+- how many inputs a Step replayed (the counter `RunLog.replayed_inputs`): goal, only its own one;
+- Back (no goal, to show what is left): the page pinned to step 180 of the 300-second run (60 seconds into its
+  second two-minute Run input, whose start is the nearest snapshot) against step 15 of the 30-second run.
 Goals: each ratio at most 1.5. Nothing here asserts a time.
 """
 
@@ -45,6 +47,9 @@ def bench_runs() -> list[tuple[str, str, str, float, str, bool | None]]:
     def view(run_id: str) -> None:
         PAGES.run_context(lab, run_id, None, {})
 
+    def back(run_id: str, at: str) -> None:
+        PAGES.run_context(lab, run_id, at, {})
+
     def step(run_id: str) -> None:
         services.act(lab, run_id, {"input": "step"})
         PAGES.run_context(lab, run_id, None, {})
@@ -57,10 +62,13 @@ def bench_runs() -> list[tuple[str, str, str, float, str, bool | None]]:
     view(early.id), view(full.id)  # warm: whatever a first load costs is not what a page view costs
     loads: dict[str, list[float]] = {"early": [], "late": []}
     steps: dict[str, list[float]] = {"early": [], "late": []}
+    backs: dict[str, list[float]] = {"early": [], "late": []}
     replayed: list[int] = []
     for _ in range(RUNS_REPEATS):
         loads["early"].append(timed(view, early.id))
         loads["late"].append(timed(view, full.id))
+        backs["early"].append(timed(back, early.id, "15"))
+        backs["late"].append(timed(back, full.id, "180"))
         steps["early"].append(timed(step, early.id))
         before = getattr(log, "replayed_inputs", None)
         steps["late"].append(timed(step, late.id))
@@ -74,6 +82,9 @@ def bench_runs() -> list[tuple[str, str, str, float, str, bool | None]]:
         ("resilience 100 rps: one Step + its page view near 300 s vs near 30 s", f"{step_late * 1e3:.2f} ms",
          f"{step_early * 1e3:.2f} ms", step_late / step_early, "<= 1.5x", step_late / step_early <= 1.5),
     ]
+    back_early, back_late = statistics.median(backs["early"]), statistics.median(backs["late"])
+    rows.append(("resilience 100 rps: Back to step 180 of 300 vs step 15 of 30 (page view)",
+                 f"{back_late * 1e3:.2f} ms", f"{back_early * 1e3:.2f} ms", back_late / back_early, "-", None))
     if replayed:
         most = max(replayed) + 1  # the Step's own input, taken once
         rows.append(("resilience: inputs one Step takes (replayed + its own; most of all rounds) vs 1", f"{most}",

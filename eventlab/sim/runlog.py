@@ -13,8 +13,9 @@ steps until nothing is in flight, unless the class sets `run_is_an_input` (it th
 
 Runs are not replayed per request. A RunLog keeps a bounded in-process cache (LRU, RUNS_CACHED runs) of each run at
 its head, keyed by (store, log, stream) and tagged with the stream version and the event id of the run's last event;
-with it, every SNAPSHOT_EVERY steps, a copy of the run as it was after an input (an in-process snapshot). A load
-reads the stream only from the cached version: if the event there still has the cached id (a rolled-back append,
+with it, every SNAPSHOT_EVERY steps, the run as it was after an input, pickled (an in-process snapshot, at most
+SNAPSHOTS_KEPT per run: node factories are classes or partials, never lambdas, so a run's whole engine state pickles).
+A load reads the stream only from the cached version: if the event there still has the cached id (a rolled-back append,
 another process or another store can never produce the same event id), the run is the cached one plus the inputs
 appended since; otherwise the cache is dropped and the run is replayed in full. So correctness comes from the
 stream, never from the cache alone, and several server processes each keep their own. Back (`at_step`) and fork
@@ -26,7 +27,7 @@ cache while it changes it and puts it back only once its append succeeded.
 
 from __future__ import annotations
 
-import copy
+import pickle  # noqa: S403 (only bytes this process pickled itself, never read from outside)
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -37,10 +38,10 @@ from eventlab.eventstore.core import AppendResult, EventStore, NewEvent, Recorde
 from eventlab.sim.engine import SimEvent
 
 MAX_STEPS = 1_000  # a run never takes more
-RUNS_CACHED = 64  # runs kept at their head, per RunLog (least recently used dropped first)
+RUNS_CACHED = 32  # runs kept at their head, per RunLog (least recently used dropped first)
 SNAPSHOT_EVERY = 25  # steps between two in-process snapshots of a run
-SNAPSHOTS_KEPT = 24
-REPLAY_DROPS = ("predict", "prediction")  # what a lab's `replayed` takes off an input before taking it again  # per run at most (the oldest are thinned out first)
+SNAPSHOTS_KEPT = 12  # per run at most (the oldest are thinned out first)
+REPLAY_DROPS = ("predict", "prediction")  # what a lab's `replayed` takes off an input before taking it again
 
 
 class Invalid(ValueError):
@@ -53,14 +54,27 @@ class UnknownRun(LookupError):
 
 @dataclass
 class Snapshot:
-    """A run as it was right after one of its inputs: `steps_before` and `steps` the steps before and after it,
-    `version` and `event_id` its input event's."""
+    """A run as it was right after one of its inputs, pickled (a 300-second resilience run at 100 requests/s is
+    about 150 kB, and pickles and unpickles several times faster than a deep copy): `steps_before` and `steps` the
+    steps before and after that input, `version` and `event_id` those of the stream's last event then."""
 
     steps_before: int
     steps: int
     version: int
     event_id: str
-    run: Any
+    state: bytes
+
+    @property
+    def run(self) -> Any:
+        return thaw(self.state)
+
+
+def freeze(run: Any) -> bytes:
+    return pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def thaw(state: bytes) -> Any:
+    return pickle.loads(state)  # noqa: S301 (bytes `freeze` made in this process)
 
 
 @dataclass
@@ -152,7 +166,7 @@ class RunLog:
                 snapshot = usable[-1]
                 events = self._from(store, log, run_id, snapshot.version, snapshot.event_id)
                 if events is not None:
-                    run = copy.deepcopy(snapshot.run)
+                    run = snapshot.run
                     self._take(run, events[1:], at_step)
                     run.version = events[-1].version
                     return run
@@ -165,20 +179,20 @@ class RunLog:
     def _head(self, store: EventStore, log: str, run_id: str, key: tuple, entry: Cached | None) -> Any:
         if entry is not None:
             if entry.run is not None:
-                base: tuple[int, str, Any, int] | None = (entry.version, entry.event_id, entry.run,
-                                                          entry.run.steps)
+                base: tuple[int, str, Any] | None = (entry.version, entry.event_id, entry.run)
             elif entry.snapshots:  # the head was given up (a failed act): start from the newest snapshot
                 newest = entry.snapshots[-1]
-                base = (newest.version, newest.event_id, newest.run, newest.steps)
+                base = (newest.version, newest.event_id, None)
             else:
                 base = None
             if base is not None:
-                version, event_id, cached, _ = base
+                version, event_id, cached = base
                 events = self._from(store, log, run_id, version, event_id)
                 if events is not None:
-                    if len(events) == 1 and cached is entry.run:
+                    if len(events) == 1 and cached is not None:
                         return cached  # nothing new: no input replayed at all
-                    run = copy.deepcopy(cached)
+                    # A copy (the cached run may be in a caller's hands), plus what was appended since.
+                    run = thaw(freeze(cached)) if cached is not None else entry.snapshots[-1].run
                     snapshots = list(entry.snapshots)
                     self._take(run, events[1:], None, snapshots)
                     run.version = events[-1].version
@@ -250,7 +264,7 @@ class RunLog:
     def _snapshot(snapshots: list[Snapshot], run: Any, before: int, event: RecordedEvent) -> None:
         if run.steps - (snapshots[-1].steps if snapshots else 0) < SNAPSHOT_EVERY:
             return
-        snapshots.append(Snapshot(before, run.steps, event.version, event.metadata.event_id, copy.deepcopy(run)))
+        snapshots.append(Snapshot(before, run.steps, event.version, event.metadata.event_id, freeze(run)))
         if len(snapshots) > SNAPSHOTS_KEPT:
             del snapshots[0::2]  # thinned out, oldest first: a Back to early steps replays more, but from the start
 
