@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventlab.eventstore.core import InMemoryEventStore
+from eventlab.eventstore.core import ConcurrencyError, InMemoryEventStore
 from eventlab.resilience import runs as resilience
 from eventlab.sagas import handlers as saga_handlers
 from eventlab.sagas import runs as sagas
@@ -161,3 +161,28 @@ def test_snapshot_and_tail_equal_a_full_replay_for_random_fault_plans(lab, seed,
     if lab == "resilience":  # one fault of a kind per service and time is what the form offers; any plan is taken
         start["faults"] = [{**f, "at_ms": rng.choice([0, 2_000, 7_000])} for f in start["faults"]]
     check(lab, start, script_inputs(lab, rng, outcomes, pool, 12), rng)
+
+
+@pytest.mark.parametrize("lab", sorted(LABS))
+def test_a_failed_append_leaves_the_cache_as_the_stream_is(lab, monkeypatch):
+    """An append refused by the store (here a conflict, as when another process appended first) must not leave the
+    half-changed run in the cache: the next load is the stream's run, and the next input goes on from there."""
+    log, parse_start, starts, _ = LABS[lab]
+    store = InMemoryEventStore()
+    store.create_log(LAB)
+    log.start(store, LAB, "run-1", parse_start(starts[0]))
+    for _ in range(5):
+        log.act(store, LAB, "run-1", {"input": "step"})
+    before = full(log, store, "run-1")
+    real = store.append
+
+    def refused(*args, **kwargs):
+        raise ConcurrencyError(log.stream_name("run-1"), 1, 2)
+
+    monkeypatch.setattr(store, "append", refused)
+    with pytest.raises(ConcurrencyError):
+        log.act(store, LAB, "run-1", {"input": "step"})
+    monkeypatch.setattr(store, "append", real)
+    assert observed(log.load(store, LAB, "run-1")) == before
+    run, _ = log.act(store, LAB, "run-1", {"input": "step"})
+    assert observed(run) == full(log, store, "run-1") and run.steps == before["steps"] + 1
