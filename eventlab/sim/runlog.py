@@ -19,7 +19,8 @@ A load reads the stream only from the cached version: if the event there still h
 another process or another store can never produce the same event id), the run is the cached one plus the inputs
 appended since; otherwise the cache is dropped and the run is replayed in full. So correctness comes from the
 stream, never from the cache alone, and several server processes each keep their own. Back (`at_step`) and fork
-replay from the nearest snapshot at or before the step; snapshot + tail equals a full replay (tests/unit/
+replay from the nearest snapshot at or before the step (a fork then still takes its inputs again to write its own
+stream; a snapshot is taken between inputs, so Back inside one long resilience Run replays up to that Run); snapshot + tail equals a full replay (tests/unit/
 test_run_snapshots.py checks it for every preset and for random fault plans). A run at the head is shared by the
 loads that hit the cache: callers must not change a loaded run except through `act`, which takes the run out of the
 cache while it changes it and puts it back only once its append succeeded.
