@@ -29,6 +29,8 @@ Run from the repository root: `.venv/bin/python bench/run.py` (or `make bench`).
 6. Live fan-out: commit -> websocket receipt and daphne's CPU with 100 and 200 clients on one lab, against a bare
    consumer in the same daphne process; one push on a big lab vs a small one (bench/live_bench.py; its own process,
    after the others; `bench/run.py live` runs it alone).
+7. Runs are not replayed per request (bench/runs_bench.py): a resilience run's page view and Step at 300 virtual
+   seconds against at 30. `bench/run.py runs` runs this one alone.
 """
 
 from __future__ import annotations
@@ -407,6 +409,7 @@ def main() -> None:
         live_bench.main()
         return
     only_learn = sys.argv[1:] == ["learn"]
+    only_runs = sys.argv[1:] == ["runs"]
     tmp = Path(tempfile.mkdtemp(prefix="eventlab-bench-"))
     os.environ.pop("DATABASE_URL", None)
     os.environ["SQLITE_PATH"] = str(tmp / "eventlab.sqlite3")
@@ -425,6 +428,12 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         began = time.perf_counter()
+        from runs_bench import bench_runs
+
+        if only_runs:
+            report(bench_runs())
+            print(f"\nRuns: median of interleaved rounds. Total {time.perf_counter() - began:.0f} s.")
+            return
         if only_learn:
             report(learn_rows(bench_learn()))
             print(f"\nLearn pages: median of {LEARN_REPEATS} interleaved rounds. Total {time.perf_counter() - began:.0f} s.")
@@ -437,6 +446,7 @@ def main() -> None:
         saga_pure, saga_load, saga_step, saga_steps = bench_saga()
         twopc_pure, twopc_load, twopc_step, twopc_steps = bench_twopc()
         learn = bench_learn()
+        runs = bench_runs()
         connection.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -470,6 +480,7 @@ def main() -> None:
         ("2PC: one Step (load, step, append) vs pure replay", f"{twopc_step * 1e3:.2f} ms",
          f"{twopc_pure * 1e3:.2f} ms", twopc_step / twopc_pure, "-", None),
         *learn_rows(learn),
+        *runs,
     ])
     print(
         f"\nTime travel: median of {LOADS} loads each (events replayed after the snapshot: {early_replayed} at v{EARLY}, "

@@ -61,9 +61,11 @@ class RunPages:
         at = int(raw)
         return at if at < head else None
 
-    def run_context(self, lab: Lab, run_id: str, at: str | None, query: Any = None, **extra: Any) -> dict[str, Any]:
-        """A run at its head, or at step `at`; `query` is the page's GET parameters (e.g. which request's trace)."""
-        head = self.services.load(lab, run_id)
+    def run_context(self, lab: Lab, run_id: str, at: str | None, query: Any = None, head: Any = None,
+                    **extra: Any) -> dict[str, Any]:
+        """A run at its head, or at step `at`; `query` is the page's GET parameters (e.g. which request's trace).
+        `head`: the run at its head if the caller has just loaded or acted on it (not loaded again)."""
+        head = head if head is not None else self.services.load(lab, run_id)
         pinned = self.pinned_step(at, head.steps)
         run = head if pinned is None else self.services.load(lab, run_id, at_step=pinned)
         if head.stale and not extra.get("error"):
@@ -150,7 +152,7 @@ class RunPages:
             return self.render_page(request, lab, context, status=422)
         url = reverse(self.run_url, args=[lab.id, run.id])
         if request.htmx:
-            response = self.render_run(request, self.run_context(lab, run.id, None))
+            response = self.render_run(request, self.run_context(lab, run.id, None, head=run))
             if run.id != run_id:
                 response["HX-Push-Url"] = url
             return response

@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventlab.sim.engine import Context, Fault, Message, SimEvent, Simulation
+from eventlab.sim.engine import Context, Fault, Message, Node, SimEvent, Simulation
 
 REPLY_TIMEOUT_MS = 2_000
 BACKOFF_MS = (100, 200, 400)
@@ -452,6 +452,19 @@ def inject(sim: Simulation, settings: dict[str, dict[str, Any]], specs: list[dic
             setattr(sim.live[service], key, value)
 
 
+class Configured:
+    """A service's node factory: the node made with the service's settings as they are when it is made (a crashed
+    service comes back with what was injected since). A class, not a lambda, so a run pickles (a snapshot)."""
+
+    __slots__ = ("node", "settings", "name")
+
+    def __init__(self, node: type, settings: dict[str, dict[str, Any]], name: str):
+        self.node, self.settings, self.name = node, settings, name
+
+    def __call__(self) -> Node:
+        return self.node(**self.settings[self.name])
+
+
 def orchestrated_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = (),
                       settings: dict[str, dict[str, Any]] | None = None) -> Simulation:
     """A ready-to-step simulation of one order saga, the PlaceOrder already on its way."""
@@ -463,9 +476,9 @@ def orchestrated_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[st
         {
             "client": Client,
             "orchestrator": Orchestrator,
-            "orders": lambda: Orders(**settings_["orders"]),
-            "payments": lambda: Payments(**settings_["payments"]),
-            "inventory": lambda: Inventory(**settings_["inventory"]),
+            "orders": Configured(Orders, settings_, "orders"),
+            "payments": Configured(Payments, settings_, "payments"),
+            "inventory": Configured(Inventory, settings_, "inventory"),
             "operator": Operator,
         },
         seed=seed,
@@ -687,9 +700,9 @@ def choreographed_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[s
     sim = Simulation(
         {
             "client": ChoreographedClient,
-            "orders": lambda: ChoreographedOrders(**settings_["orders"]),
-            "payments": lambda: ChoreographedPayments(**settings_["payments"]),
-            "inventory": lambda: ChoreographedInventory(**settings_["inventory"]),
+            "orders": Configured(ChoreographedOrders, settings_, "orders"),
+            "payments": Configured(ChoreographedPayments, settings_, "payments"),
+            "inventory": Configured(ChoreographedInventory, settings_, "inventory"),
             "operator": Operator,
         },
         seed=seed,

@@ -358,7 +358,7 @@ class SagaRun:
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "mode": self.mode, "state": self.state, "done": self.done, "step": self.steps,
-            "seed": self.started["seed"], "order": self.order, "faults": self.faults, "clock_ms": self.sim.clock_ms,
+            "seed": self.started["seed"], "order": self.order, "faults": list(self.faults), "clock_ms": self.sim.clock_ms,
             "steps": self.step_list(), "pending": self.pending(), "crashed": sorted(self.sim.crashed),
             "services": self.services(), "dead_letters": self.dead_letters(), "trace_id": self.trace_id,
             "pending_compensations": pending_compensations(self),

@@ -10,17 +10,39 @@ A lab's run class (the saga lab's SagaRun, the 2PC lab's TwoPCRun) provides:
 `idle_reason()`, `started`, `version`, and `recorded(given) -> data to store` / `replayed(data, until_step)` (take an
 input again from the log, going no further than step `until_step` if it is not None). An input "run"
 steps until nothing is in flight, unless the class sets `run_is_an_input` (it then takes "run" itself).
+
+Runs are not replayed per request. A RunLog keeps a bounded in-process cache (LRU, RUNS_CACHED runs) of each run at
+its head, keyed by (store, log, stream) and tagged with the stream version and the event id of the run's last event;
+with it, every SNAPSHOT_EVERY steps, the run as it was after an input, pickled (an in-process snapshot, at most
+SNAPSHOTS_KEPT per run: node factories are classes or partials, never lambdas, so a run's whole engine state pickles).
+A load reads the stream only from the cached version: if the event there still has the cached id (a rolled-back append,
+another process or another store can never produce the same event id), the run is the cached one plus the inputs
+appended since; otherwise the cache is dropped and the run is replayed in full. So correctness comes from the
+stream, never from the cache alone, and several server processes each keep their own. Back (`at_step`) and fork
+replay from the nearest snapshot at or before the step (a fork then still takes its inputs again to write its own
+stream; a snapshot is taken between inputs, so Back inside one long resilience Run replays up to that Run); snapshot + tail equals a full replay (tests/unit/
+test_run_snapshots.py checks it for every preset and for random fault plans). A run at the head is shared by the
+loads that hit the cache: callers must not change a loaded run except through `act`, which takes the run out of the
+cache while it changes it and puts it back only once its append succeeded.
 """
 
 from __future__ import annotations
 
+import pickle  # noqa: S403 (only bytes this process pickled itself, never read from outside)
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventlab.eventstore.core import AppendResult, EventStore, NewEvent, RecordedEvent
 from eventlab.sim.engine import SimEvent
 
 MAX_STEPS = 1_000  # a run never takes more
+RUNS_CACHED = 32  # runs kept at their head, per RunLog (least recently used dropped first)
+SNAPSHOT_EVERY = 25  # steps between two in-process snapshots of a run
+SNAPSHOTS_KEPT = 12  # per run at most (the oldest are thinned out first)
+REPLAY_DROPS = ("predict", "prediction")  # what a lab's `replayed` takes off an input before taking it again
 
 
 class Invalid(ValueError):
@@ -29,6 +51,70 @@ class Invalid(ValueError):
 
 class UnknownRun(LookupError):
     pass
+
+
+@dataclass
+class Snapshot:
+    """A run as it was right after one of its inputs, pickled (a 300-second resilience run at 100 requests/s is
+    about 150 kB, and pickles and unpickles several times faster than a deep copy): `steps_before` and `steps` the
+    steps before and after that input, `version` and `event_id` those of the stream's last event then."""
+
+    steps_before: int
+    steps: int
+    version: int
+    event_id: str
+    state: bytes
+
+    @property
+    def run(self) -> Any:
+        return thaw(self.state)
+
+
+def freeze(run: Any) -> bytes:
+    return pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def thaw(state: bytes) -> Any:
+    return pickle.loads(state)  # noqa: S301 (bytes `freeze` made in this process)
+
+
+@dataclass
+class Cached:
+    version: int
+    event_id: str
+    run: Any
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+
+class RunCache:
+    """A bounded LRU of runs at their head (see the module's docstring). Thread-safe."""
+
+    def __init__(self, size: int = RUNS_CACHED):
+        self.size = size
+        self._entries: OrderedDict[tuple, Cached] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Cached | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple, entry: Cached) -> None:
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def pop(self, key: tuple) -> Cached | None:
+        with self._lock:
+            return self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 def engine_events(events: list[SimEvent]) -> list[NewEvent]:
@@ -41,6 +127,8 @@ class RunLog:
         self.prefix, self.make_run, self.started_type = prefix, make_run, started_type
         self.input_events = input_events  # input kind -> the event type recording it
         self.inputs = set(input_events.values())
+        self.cache = RunCache()
+        self.replayed_inputs = 0  # inputs taken again from the log, ever (what the benchmark counts per Step)
 
     def stream_name(self, run_id: str) -> str:
         return f"{self.prefix}-{run_id}"
@@ -53,31 +141,115 @@ class RunLog:
               inputs: list[dict[str, Any]] = ()) -> tuple[Any, AppendResult]:
         """A new run (with `inputs` already taken, for a fork), appended as one stream."""
         run = self.make_run(run_id, started)
+        run.stale = ""
         new = [NewEvent(self.started_type, {"run_id": run_id, **started}), *engine_events(run.sim.history)]
         for given in inputs:
             caused = run.act(given)
             new += [self._recorded(run), *engine_events(caused)]
-        return self._saved(run, store.append(log, self.stream_name(run_id), new, expected_version=0))
+        saved = self._saved(run, store.append(log, self.stream_name(run_id), new, expected_version=0))
+        self._keep(self._key(store, log, run_id), run, saved[1].events[-1], [])
+        return saved
+
+    def _key(self, store: EventStore, log: str, run_id: str) -> tuple:
+        return (id(store), log, self.stream_name(run_id))
 
     def load(self, store: EventStore, log: str, run_id: str, at_step: int | None = None) -> Any:
-        """The run replayed from its inputs (up to step `at_step` if given)."""
-        events = store.read_stream(log, self.stream_name(run_id))
-        if not events or events[0].type != self.started_type:
-            raise UnknownRun(f"No run {run_id[:40]!r} in this lab.")
+        """The run at its head (or as it was right after step `at_step`): the cached run plus what was appended
+        since, or the nearest snapshot plus the inputs after it, or a full replay (see the module's docstring).
+        The run at the head may be shared with other loads: change it only through `act`."""
+        key = self._key(store, log, run_id)
+        entry = self.cache.get(key)
+        if at_step is None:
+            return self._head(store, log, run_id, key, entry)
+        if entry is not None:
+            usable = [s for s in entry.snapshots if s.steps_before < at_step and s.steps <= at_step]
+            if usable:
+                snapshot = usable[-1]
+                events = self._from(store, log, run_id, snapshot.version, snapshot.event_id)
+                if events is not None:
+                    run = snapshot.run
+                    self._take(run, events[1:], at_step)
+                    run.version = events[-1].version
+                    return run
+                self.cache.pop(key)
+        events = self._read(store, log, run_id)
         run = self.replay(run_id, events, at_step)
         run.version = events[-1].version
         return run
 
+    def _head(self, store: EventStore, log: str, run_id: str, key: tuple, entry: Cached | None) -> Any:
+        if entry is not None:
+            if entry.run is not None:
+                base: tuple[int, str, Any] | None = (entry.version, entry.event_id, entry.run)
+            elif entry.snapshots:  # the head was given up (a failed act): start from the newest snapshot
+                newest = entry.snapshots[-1]
+                base = (newest.version, newest.event_id, None)
+            else:
+                base = None
+            if base is not None:
+                version, event_id, cached = base
+                events = self._from(store, log, run_id, version, event_id)
+                if events is not None:
+                    if len(events) == 1 and cached is not None:
+                        return cached  # nothing new: no input replayed at all
+                    # A copy (the cached run may be in a caller's hands), plus what was appended since.
+                    run = thaw(freeze(cached)) if cached is not None else entry.snapshots[-1].run
+                    snapshots = list(entry.snapshots)
+                    self._take(run, events[1:], None, snapshots)
+                    run.version = events[-1].version
+                    self._keep(key, run, events[-1], snapshots)
+                    return run
+            self.cache.pop(key)
+        events = self._read(store, log, run_id)
+        snapshots: list[Snapshot] = []
+        run = self._replay(run_id, events, None, snapshots)
+        run.version = events[-1].version
+        self._keep(key, run, events[-1], snapshots)
+        return run
+
+    def _read(self, store: EventStore, log: str, run_id: str) -> list[RecordedEvent]:
+        events = store.read_stream(log, self.stream_name(run_id))
+        if not events or events[0].type != self.started_type:
+            raise UnknownRun(f"No run {run_id[:40]!r} in this lab.")
+        return events
+
+    def _from(self, store: EventStore, log: str, run_id: str, version: int, event_id: str
+              ) -> list[RecordedEvent] | None:
+        """The stream from `version` on, if the event there is still the one with `event_id` (else None)."""
+        events = store.read_stream(log, self.stream_name(run_id), after_version=version - 1)
+        if events and events[0].metadata.event_id == event_id:
+            return events
+        return None
+
+    def _keep(self, key: tuple, run: Any, last: RecordedEvent, snapshots: list[Snapshot]) -> None:
+        self.cache.put(key, Cached(last.version, last.metadata.event_id, run, snapshots))
+
     def replay(self, run_id: str, events: list[RecordedEvent], at_step: int | None = None) -> Any:
+        """A full replay of the run's inputs (up to step `at_step` if given), with no cache and no snapshot."""
+        return self._replay(run_id, events, at_step, None)
+
+    def _replay(self, run_id: str, events: list[RecordedEvent], at_step: int | None,
+                snapshots: list[Snapshot] | None) -> Any:
         started = {k: v for k, v in events[0].data.items() if k != "run_id"}
         run = self.make_run(run_id, started)
         run.stale = ""
-        for event in events[1:]:
+        self._take(run, events[1:], at_step, snapshots)
+        return run
+
+    def _take(self, run: Any, events: list[RecordedEvent], at_step: int | None,
+              snapshots: list[Snapshot] | None = None) -> None:
+        """Take the inputs among `events` again (going no further than step `at_step`), snapshotting the run every
+        SNAPSHOT_EVERY steps into `snapshots` if given."""
+        if run.stale:
+            return  # a stale run takes no more input
+        for event in events:
             if event.type not in self.inputs:
                 continue
             if at_step is not None and run.steps >= at_step:
                 break  # the run as it was right after step `at_step`, before anything that came next
+            before = run.steps
             try:
+                self.replayed_inputs += 1
                 run.replayed(event.data, at_step)
             except Invalid as invalid:
                 # Recorded by an earlier version of the lab's engine: its stored events stay as they are, the run
@@ -86,27 +258,55 @@ class RunLog:
                              f"{run.steps} no longer applies ({invalid}). It is shown up to there; go back to fork "
                              "it, or start a new one.")
                 break
-        return run
+            if snapshots is not None:
+                self._snapshot(snapshots, run, before, event)
+
+    @staticmethod
+    def _snapshot(snapshots: list[Snapshot], run: Any, before: int, event: RecordedEvent) -> None:
+        if run.steps - (snapshots[-1].steps if snapshots else 0) < SNAPSHOT_EVERY:
+            return
+        snapshots.append(Snapshot(before, run.steps, event.version, event.metadata.event_id, freeze(run)))
+        if len(snapshots) > SNAPSHOTS_KEPT:
+            del snapshots[0::2]  # thinned out, oldest first: a Back to early steps replays more, but from the start
 
     def act(self, store: EventStore, log: str, run_id: str, given: dict[str, Any]) -> tuple[Any, AppendResult]:
         """Apply one input (or, for `run`, steps until the network is empty) and append it with what it caused.
         Raises Invalid (nothing appended) when the run cannot take it."""
         run = self.load(store, log, run_id)
+        key = self._key(store, log, run_id)
+        entry = self.cache.pop(key)  # the run is ours while it changes; back in the cache once appended
+        snapshots = entry.snapshots if entry is not None and entry.run is run else []
         if run.stale:
+            if entry is not None:
+                self.cache.put(key, entry)  # unchanged
             raise Invalid(run.stale)
-        new: list[NewEvent] = []
-        if given["input"] == "run" and not getattr(run, "run_is_an_input", False):
-            if not run.sim.pending():
-                raise Invalid(run.idle_reason())
-            if run.steps >= MAX_STEPS:
-                raise Invalid(f"A run takes at most {MAX_STEPS:,} steps.")
-            while run.sim.pending() and run.steps < MAX_STEPS:
-                more = run.act({"input": "step"})
-                new += [self._recorded(run), *engine_events(more)]
-        else:
-            caused = run.act(given)
-            new = [self._recorded(run), *engine_events(caused)]
-        return self._saved(run, store.append(log, self.stream_name(run_id), new, expected_version=run.version))
+        try:
+            new: list[NewEvent] = []
+            before, taken = run.steps, len(run.inputs)
+            if given["input"] == "run" and not getattr(run, "run_is_an_input", False):
+                if not run.sim.pending():
+                    raise Invalid(run.idle_reason())
+                if run.steps >= MAX_STEPS:
+                    raise Invalid(f"A run takes at most {MAX_STEPS:,} steps.")
+                while run.sim.pending() and run.steps < MAX_STEPS:
+                    before = run.steps
+                    more = run.act({"input": "step"})
+                    new += [self._recorded(run), *engine_events(more)]
+            else:
+                caused = run.act(given)
+                new = [self._recorded(run), *engine_events(caused)]
+            saved = self._saved(run, store.append(log, self.stream_name(run_id), new, expected_version=run.version))
+        except BaseException:
+            # The run may be half changed: only its snapshots stay (the next load starts from the newest one).
+            if entry is not None and entry.run is run:
+                self.cache.put(key, Cached(0, "", None, snapshots))
+            raise
+        for n in range(taken, len(run.inputs)):  # as a replay takes them: a prediction is remembered, not asked
+            run.inputs[n] = {k: v for k, v in run.inputs[n].items() if k not in REPLAY_DROPS}
+        last = saved[1].events[-1]
+        self._snapshot(snapshots, run, before, last)
+        self._keep(key, run, last, snapshots)
+        return saved
 
     @staticmethod
     def _saved(run: Any, result: AppendResult) -> tuple[Any, AppendResult]:

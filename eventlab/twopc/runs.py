@@ -364,7 +364,7 @@ class TwoPCRun:
         return {
             "id": self.id, "outcome": self.outcome, "done": self.done, "step": self.steps,
             "seed": self.started["seed"], "order": self.order, "participants_list": self.participants,
-            "faults": self.faults, "clock_ms": self.sim.clock_ms,
+            "faults": list(self.faults), "clock_ms": self.sim.clock_ms,
             "coordinator": self.coordinator(), "participants": self.participant_states(), "votes": self.votes(),
             "blocked_ms": self.blocked_ms(), "lock_ms": self.lock_ms(), "messages": self.messages_sent(),
             "steps": self.step_list(), "pending": self.pending(), "crashed": sorted(self.sim.crashed),
