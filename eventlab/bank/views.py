@@ -28,6 +28,7 @@ from eventlab.labs.views import lab_bar_context, working_lab
 from . import services
 from .api import parse_instant
 from .domain import Rejected, fold, from_recorded, parse_account_id, stream_name
+from .projections import statement_key
 from .signals import command_handled
 
 PAGE_SIZE = 25
@@ -240,7 +241,7 @@ def readmodels_context(lab: Lab, account: str | None) -> dict[str, Any]:
         "statement": statement_lines(lab, account),
         "statement_account": account,
         "summary": projector.docs(lab.id, "summary").get("bank"),
-        "large_transactions": list(reversed(projector.docs(lab.id, "large_transactions").values()))[:LIVE_ROWS],
+        "large_transactions": projector.newest(lab.id, "large_transactions", LIVE_ROWS),
         "daily_totals": list(reversed(projector.docs(lab.id, "daily_totals").values())),
     }
     return {"readmodels": state["read_models"], "rm": content, "rm_head": state["head"]}
@@ -249,8 +250,14 @@ def readmodels_context(lab: Lab, account: str | None) -> dict[str, Any]:
 def statement_lines(lab: Lab, account: str | None) -> list[dict[str, Any]]:
     if not account:
         return []
-    docs = projector.docs(lab.id, "statements", prefix=f"{account}/")
-    return list(reversed(docs.values()))[:LIVE_ROWS]
+    """The account's newest LIVE_ROWS statement lines, newest first, read by key (the account's own row holds its
+    line count), so as many rows as shown however long the statement is."""
+    running = projector.docs_at(lab.id, "statements", [account]).get(account)
+    if not running:
+        return []
+    keys = [statement_key(account, line) for line in range(running["lines"], max(0, running["lines"] - LIVE_ROWS), -1)]
+    docs = projector.docs_at(lab.id, "statements", keys)
+    return [docs[key] for key in keys if key in docs]
 
 
 @require_GET
