@@ -9,9 +9,11 @@ from django.test import Client
 
 from eventlab.bank import services
 from eventlab.bank import views as bank_views
+from eventlab.bank.domain import Account, evolve, from_recorded, stream_name
+from eventlab.eventstore.core import NewEvent
 from eventlab.labs import readmodels
 from eventlab.labs.models import Lab
-from eventlab.labs.services import projector
+from eventlab.labs.services import projector, store
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +98,99 @@ def test_the_read_model_panel_renders_the_newest_lines(client):
     assert rows == [(str(line["line"]), line["type"], line["amount"], line["balance"])
                     for line in old_statement_lines(lab, "acc-1")]
     assert rows[0] == (str(bank_views.LIVE_ROWS + 4), "MoneyDeposited", "1.00", f"{bank_views.LIVE_ROWS + 3}.00")
+
+
+# --- The time-travel chart -------------------------------------------------------------------------------------------
+
+
+def long_stream(lab: Lab, account: str, n: int, snapshot_every: int | None = None) -> None:
+    """An account of `n` events appended through the store in batches, snapshotted every `snapshot_every` versions
+    (the lab's interval unless given) as commands would have done."""
+    every = snapshot_every or lab.snapshot_every
+    stream, state = stream_name(account), Account()
+
+    def event(version: int) -> NewEvent:
+        if version == 1:
+            return NewEvent("AccountOpened", {"account_id": account, "owner": "Ada"})
+        if version % 5 == 0:
+            return NewEvent("MoneyWithdrawn", {"account_id": account, "amount": "2.00", "currency": "USD"}, 2)
+        return NewEvent("MoneyDeposited", {"account_id": account, "amount": f"{version % 7 + 1}.00",
+                                           "currency": "USD"}, 2)
+
+    for first in range(1, n + 1, 500):
+        batch = [event(v) for v in range(first, min(n, first + 499) + 1)]
+        for recorded in store.append(lab.id, stream, batch, first - 1).events:
+            state = evolve(state, from_recorded(recorded))
+            if state.version % every == 0:
+                store.save_snapshot(lab.id, stream, state.version, state.as_dict())
+
+
+def exact_balances(lab: Lab, account: str) -> dict[int, Decimal]:
+    return dict(bank_views.balance_points(store.read_stream(lab.id, stream_name(account))))
+
+
+def path_points(chart: dict) -> list[tuple[float, float]]:
+    return [tuple(map(float, p[1:].split(","))) for p in chart["path"].split()]
+
+
+def test_a_short_streams_chart_is_the_whole_fold_as_before(lab):
+    long_stream(lab, "acc-1", bank_views.CHART_POINTS)
+    events = store.read_stream(lab.id, stream_name("acc-1"))
+
+    for version in (None, "1", "123", str(bank_views.CHART_POINTS)):
+        tt = bank_views.time_travel_context(lab, "acc-1", version, None)["tt"]
+        assert tt["chart"] == bank_views.chart(bank_views.balance_points(events), tt["version"])
+        assert tt["event"] == events[tt["version"] - 1]
+
+
+def test_a_long_streams_chart_is_bounded_exact_where_drawn_and_ends_at_the_current_balance(lab):
+    n = 3_001
+    long_stream(lab, "acc-1", n)
+    exact = exact_balances(lab, "acc-1")
+
+    tt = bank_views.time_travel_context(lab, "acc-1", "1234", None)["tt"]
+    series = bank_views.balance_series(lab, stream_name("acc-1"), n, exact[n])
+
+    assert len(series) <= bank_views.CHART_POINTS + 2
+    assert len(series) > bank_views.CHART_POINTS // 2
+    assert series[-1] == (n, exact[n])
+    assert all(balance == exact[version] for version, balance in series)
+    assert [v for v, _ in series] == sorted({v for v, _ in series})
+    drawn = path_points(tt["chart"])
+    assert len(drawn) <= bank_views.CHART_POINTS + 3
+    width, pad = tt["chart"]["width"], tt["chart"]["pad"]
+    assert drawn[0][0] == pad and drawn[-1][0] == width - pad  # from version 1 to the current version
+    expected_y = round(tt["chart"]["height"] - pad - float(exact[n] / tt["chart"]["max"]) * (tt["chart"]["height"]
+                                                                                              - 2 * pad), 1)
+    assert drawn[-1][1] == expected_y  # ends at the current balance
+    assert (tt["version"], tt["state"].balance, tt["current"]) == (1234, exact[1234], n)
+    assert tt["event"].version == 1234 and tt["event"].stream == stream_name("acc-1")
+    assert tt["chart"]["mx"] == round(pad + 1233 * (width - 2 * pad) / (n - 1), 1)
+
+
+def test_a_long_stream_snapshotted_at_another_interval_still_gets_a_bounded_exact_chart(lab):
+    n = 2_500
+    long_stream(lab, "acc-1", n, snapshot_every=7)  # the lab's interval (10) changed after these were taken
+    exact = exact_balances(lab, "acc-1")
+
+    series = bank_views.balance_series(lab, stream_name("acc-1"), n, exact[n])
+
+    assert bank_views.CHART_POINTS // 2 < len(series) <= bank_views.CHART_POINTS + 2
+    assert all(balance == exact[version] for version, balance in series)
+    assert series[-1] == (n, exact[n])
+
+
+def test_the_panel_names_the_newest_snapshots(client):
+    lab = open_bank(client)
+    long_stream(lab, "acc-1", 1_000)
+    projector.rebuild(lab.id, "balances")
+    projector.catch_up(lab.id, "balances")
+
+    response = client.get(f"/labs/{lab.id}/bank/time-travel?account=acc-1&version=999", secure=True,
+                          headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    text = re.sub(r"\s+", " ", response.content.decode())
+    newest = ", ".join(str(v) for v in range(1000 - 10 * (bank_views.SNAPSHOTS_LISTED - 1), 1001, 10))
+    assert f"taken at versions …, {newest} (every 10 events)" in text
+    assert "snapshot at version 990 + 9 events replayed" in text
