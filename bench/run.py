@@ -26,6 +26,8 @@ Run from the repository root: `.venv/bin/python bench/run.py` (or `make bench`).
    answer (graded, appended to the personal lab, the verdict rendered), from a session with some progress. Baseline:
    the bare base template rendered through the same request path. Goal: median under 15 ms.
    `bench/run.py learn` runs this one alone.
+6. Pages flat in log size (bench/pages_bench.py, run alone by `bench/run.py pages [events]`): each lab page's server
+   time on a 10^3-event lab and on a large one (10^5 by default), and the ratio.
 """
 
 from __future__ import annotations
@@ -398,6 +400,7 @@ def report(rows: list[tuple[str, str, str, float, str, bool | None]]) -> None:
 
 def main() -> None:
     only_learn = sys.argv[1:] == ["learn"]
+    only_pages = sys.argv[1:2] == ["pages"]  # `pages [events]`: bench/pages_bench.py alone
     tmp = Path(tempfile.mkdtemp(prefix="eventlab-bench-"))
     os.environ.pop("DATABASE_URL", None)
     os.environ["SQLITE_PATH"] = str(tmp / "eventlab.sqlite3")
@@ -416,6 +419,11 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         began = time.perf_counter()
+        if only_pages:
+            import pages_bench
+
+            pages_bench.main(sys.argv[2:])
+            return
         if only_learn:
             report(learn_rows(bench_learn()))
             print(f"\nLearn pages: median of {LEARN_REPEATS} interleaved rounds. Total {time.perf_counter() - began:.0f} s.")
