@@ -28,7 +28,7 @@ from eventlab.labs.views import lab_bar_context, working_lab
 
 from . import services
 from .api import parse_instant
-from .domain import Account, Rejected, fold, from_recorded, parse_account_id, stream_name
+from .domain import Rejected, fold, from_recorded, parse_account_id, stream_name
 from .projections import statement_key
 from .signals import command_handled
 
@@ -296,7 +296,7 @@ def readmodel_action(request: HttpRequest, lab_id: str) -> HttpResponse:
 # --- Time travel ------------------------------------------------------------------------------------------------------
 
 
-CHART_POINTS = 400  # a long stream's chart draws at most about this many points
+CHART_POINTS = 200  # a long stream's chart draws at most about this many points (the chart is 560 wide)
 SNAPSHOTS_LISTED = 12  # the panel names the newest snapshots only
 
 
@@ -379,7 +379,7 @@ def balance_series(lab: Lab, stream: str, current: int, balance: Decimal) -> lis
 
 def _snapshot_balances(lab: Lab, stream: str, versions: list[int]) -> list[tuple[int, Decimal]]:
     rows = Snapshot.objects.filter(lab=lab.id, stream=stream, version__in=versions).order_by("version")
-    return [(v, Account.from_dict(json.loads(state)).balance) for v, state in rows.values_list("version", "state")]
+    return [(v, Decimal(json.loads(state)["balance"])) for v, state in rows.values_list("version", "state")]
 
 
 def chart(points: list[tuple[int, Decimal]], chosen: int, balance: Decimal | None = None, width: int = 560,
