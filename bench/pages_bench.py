@@ -80,6 +80,7 @@ PAGES = {
     "bank: read-model panel": ("/labs/{lab}/bank/readmodels?account=acct-0", True),
     "bank: time-travel panel": ("/labs/{lab}/bank/time-travel?account=acct-0", True),
     "bank: sparse type filter (AccountOpened)": ("/labs/{lab}/bank/events?type=AccountOpened", True),
+    "bank: stream filter (one account)": ("/labs/{lab}/bank/events?stream=account-acct-0", True),
     "saga lab page": ("/labs/{lab}/sagas/", False),
     "2PC lab page": ("/labs/{lab}/twopc/", False),
     "resilience lab page": ("/labs/{lab}/resilience/", False),
