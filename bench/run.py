@@ -31,6 +31,9 @@ Run from the repository root: `.venv/bin/python bench/run.py` (or `make bench`).
    after the others; `bench/run.py live` runs it alone).
 7. Runs are not replayed per request (bench/runs_bench.py): a resilience run's page view and Step at 300 virtual
    seconds against at 30. `bench/run.py runs` runs this one alone.
+8. Pages flat in log size (bench/pages_bench.py, its own process, after the others; run alone by
+   `bench/run.py pages [events]`): each lab page's server time on a 10^3-event lab and on a large one (10^5 by
+   default), and the ratio.
 """
 
 from __future__ import annotations
@@ -410,6 +413,7 @@ def main() -> None:
         return
     only_learn = sys.argv[1:] == ["learn"]
     only_runs = sys.argv[1:] == ["runs"]
+    only_pages = sys.argv[1:2] == ["pages"]  # `pages [events]`: bench/pages_bench.py alone
     tmp = Path(tempfile.mkdtemp(prefix="eventlab-bench-"))
     os.environ.pop("DATABASE_URL", None)
     os.environ["SQLITE_PATH"] = str(tmp / "eventlab.sqlite3")
@@ -433,6 +437,11 @@ def main() -> None:
         if only_runs:
             report(bench_runs())
             print(f"\nRuns: median of interleaved rounds. Total {time.perf_counter() - began:.0f} s.")
+            return
+        if only_pages:
+            import pages_bench
+
+            pages_bench.main(sys.argv[2:])
             return
         if only_learn:
             report(learn_rows(bench_learn()))
@@ -494,6 +503,7 @@ def main() -> None:
     )
     print()
     subprocess.run([sys.executable, __file__, "live"], check=False)  # its own process: it sets up its own database
+    subprocess.run([sys.executable, __file__, "pages"], check=False)  # its own database, 10^5 events
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ handlers below map every failure to the contract's status codes. The schema is a
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 
 from eventlab.bank.api import router as bank_router
 from eventlab.bank.domain import Rejected
@@ -17,7 +18,26 @@ from eventlab.sagas.api import router as sagas_router
 from eventlab.sim.runlog import Invalid, UnknownRun
 from eventlab.twopc.api import router as twopc_router
 
-api = NinjaAPI(
+
+class EventLabAPI(NinjaAPI):
+    """NinjaAPI that builds its OpenAPI schema once per process (django-ninja 1.7 rebuilds it on every request to
+    /api/openapi.json and the docs page: ~100 ms). The routes are all added at import, before any request, and the
+    schema depends only on them and the URL prefix, so it is kept per prefix. The document is shared: read it only."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[str, OpenAPISchema] = {}
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None) -> OpenAPISchema:
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        schema = self._schemas.get(path_prefix)
+        if schema is None:
+            schema = self._schemas[path_prefix] = super().get_openapi_schema(path_prefix=path_prefix)
+        return schema
+
+
+api = EventLabAPI(
     title="EventLab API",
     version="1",
     description=(

@@ -41,6 +41,11 @@ class Balances(Projection):
         rows.put(account_id, doc)
 
 
+def statement_key(account_id: str, line: int) -> str:
+    """The key of an account's statement line; the account's own key holds its line count."""
+    return f"{account_id}/{line:08d}"
+
+
 class Statements(Projection):
     name = "statements"
     title = "Statements"
@@ -54,7 +59,7 @@ class Statements(Projection):
         amount = signed_amount(event)
         balance = Decimal(running["balance"]) + amount
         lines = running["lines"] + 1
-        rows.put(f"{account_id}/{lines:08d}", {
+        rows.put(statement_key(account_id, lines), {
             "account_id": account_id, "line": lines, "version": event.version, "position": event.position,
             "type": event.type, "amount": str(amount), "balance": str(balance),
             "recorded_at": iso(event.metadata.recorded_at),

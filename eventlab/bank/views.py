@@ -4,6 +4,7 @@ plain requests the whole page, so everything works without JavaScript (just not 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from eventlab.labs.views import lab_bar_context, working_lab
 from . import services
 from .api import parse_instant
 from .domain import Rejected, fold, from_recorded, parse_account_id, stream_name
+from .projections import statement_key
 from .signals import command_handled
 
 PAGE_SIZE = 25
@@ -240,7 +242,7 @@ def readmodels_context(lab: Lab, account: str | None) -> dict[str, Any]:
         "statement": statement_lines(lab, account),
         "statement_account": account,
         "summary": projector.docs(lab.id, "summary").get("bank"),
-        "large_transactions": list(reversed(projector.docs(lab.id, "large_transactions").values()))[:LIVE_ROWS],
+        "large_transactions": projector.newest(lab.id, "large_transactions", LIVE_ROWS),
         "daily_totals": list(reversed(projector.docs(lab.id, "daily_totals").values())),
     }
     return {"readmodels": state["read_models"], "rm": content, "rm_head": state["head"]}
@@ -249,8 +251,14 @@ def readmodels_context(lab: Lab, account: str | None) -> dict[str, Any]:
 def statement_lines(lab: Lab, account: str | None) -> list[dict[str, Any]]:
     if not account:
         return []
-    docs = projector.docs(lab.id, "statements", prefix=f"{account}/")
-    return list(reversed(docs.values()))[:LIVE_ROWS]
+    """The account's newest LIVE_ROWS statement lines, newest first, read by key (the account's own row holds its
+    line count), so as many rows as shown however long the statement is."""
+    running = projector.docs_at(lab.id, "statements", [account]).get(account)
+    if not running:
+        return []
+    keys = [statement_key(account, line) for line in range(running["lines"], max(0, running["lines"] - LIVE_ROWS), -1)]
+    docs = projector.docs_at(lab.id, "statements", keys)
+    return [docs[key] for key in keys if key in docs]
 
 
 @require_GET
@@ -288,12 +296,17 @@ def readmodel_action(request: HttpRequest, lab_id: str) -> HttpResponse:
 # --- Time travel ------------------------------------------------------------------------------------------------------
 
 
+CHART_POINTS = 200  # a long stream's chart draws at most about this many points (the chart is 560 wide)
+SNAPSHOTS_LISTED = 12  # the panel names the newest snapshots only
+
+
 def time_travel_context(lab: Lab, account: str | None, version: str | None, at: str | None) -> dict[str, Any]:
+    """The account at a version or an instant. Reads a bounded amount whatever the stream's length: the version
+    loaded (snapshot + tail), the one event at it, the newest snapshots, and a chart of at most ~CHART_POINTS."""
     if not account:
         return {"tt": None}
     stream = stream_name(account)
-    events = store.read_stream(lab.id, stream)
-    current = len(events)
+    current = store.stream_version(lab.id, stream)
     if current == 0:
         return {"tt": None}
     error = ""
@@ -312,7 +325,12 @@ def time_travel_context(lab: Lab, account: str | None, version: str | None, at: 
         elif version:
             error = "A version is a whole number."
         loaded = services.load(lab, account, version=chosen)
-    points = balance_points(events)
+    head = loaded if chosen == current else services.load(lab, account, version=current)
+    points = balance_series(lab, stream, current, head.account.balance)
+    snapshots = list(
+        Snapshot.objects.filter(lab=lab.id, stream=stream).order_by("-version")
+        .values_list("version", flat=True)[:SNAPSHOTS_LISTED + 1]
+    )
     return {
         "tt": {
             "account": account,
@@ -323,12 +341,11 @@ def time_travel_context(lab: Lab, account: str | None, version: str | None, at: 
             "snapshot_version": loaded.snapshot_version,
             "at": at or "",
             "error": error,
-            "event": events[chosen - 1] if chosen else None,
-            "chart": chart(points, chosen),
+            "event": store.read_stream(lab.id, stream, chosen - 1, chosen)[0] if chosen else None,
+            "chart": chart(points, chosen, loaded.account.balance),
             "snapshot_every": lab.snapshot_every,
-            "snapshots": list(
-                Snapshot.objects.filter(lab=lab.id, stream=stream).order_by("version").values_list("version", flat=True)
-            ),
+            "snapshots": sorted(snapshots[:SNAPSHOTS_LISTED]),
+            "more_snapshots": len(snapshots) > SNAPSHOTS_LISTED,
         }
     }
 
@@ -341,11 +358,37 @@ def balance_points(events: list[RecordedEvent]) -> list[tuple[int, Decimal]]:
     return points
 
 
-def chart(points: list[tuple[int, Decimal]], chosen: int, width: int = 560, height: int = 160) -> dict[str, Any]:
-    """Coordinates for the balance-over-versions SVG (a step line), with the chosen version marked."""
+def balance_series(lab: Lab, stream: str, current: int, balance: Decimal) -> list[tuple[int, Decimal]]:
+    """(version, balance) points for the chart, ending at (`current`, `balance`). A stream of up to CHART_POINTS
+    events is folded whole; a longer one is sampled at its snapshots, at most ~CHART_POINTS of them, read by key."""
+    if current <= CHART_POINTS:
+        return balance_points(store.read_stream(lab.id, stream))
+    every = max(1, lab.snapshot_every)
+    spacing = -(-current // CHART_POINTS)
+    spacing = -(-spacing // every) * every  # a multiple of the snapshot interval, so most targets have one
+    targets = list(range(spacing, current, spacing))
+    found = _snapshot_balances(lab, stream, targets)
+    if len(found) < len(targets) // 2:  # the interval changed on the way: sample the snapshots there are
+        versions = list(
+            Snapshot.objects.filter(lab=lab.id, stream=stream, version__lt=current).order_by("version")
+            .values_list("version", flat=True)
+        )
+        found = _snapshot_balances(lab, stream, versions[::max(1, -(-len(versions) // CHART_POINTS))])
+    return [(1, Decimal("0.00")), *found, (current, balance)]
+
+
+def _snapshot_balances(lab: Lab, stream: str, versions: list[int]) -> list[tuple[int, Decimal]]:
+    rows = Snapshot.objects.filter(lab=lab.id, stream=stream, version__in=versions).order_by("version")
+    return [(v, Decimal(json.loads(state)["balance"])) for v, state in rows.values_list("version", "state")]
+
+
+def chart(points: list[tuple[int, Decimal]], chosen: int, balance: Decimal | None = None, width: int = 560,
+          height: int = 160) -> dict[str, Any]:
+    """Coordinates for the balance-over-versions SVG (a step line), with the chosen version (at `balance`, when
+    given; else its point) marked."""
     pad = 28
-    max_balance = max([p[1] for p in points] + [Decimal("1")])
-    n = max(len(points), 2)
+    max_balance = max([p[1] for p in points] + [balance or Decimal("1"), Decimal("1")])
+    n = max(points[-1][0] if points else 0, 2)
 
     def x(version: int) -> float:
         return round(pad + (version - 1) * (width - 2 * pad) / (n - 1), 1)
@@ -353,12 +396,17 @@ def chart(points: list[tuple[int, Decimal]], chosen: int, width: int = 560, heig
     def y(balance: Decimal) -> float:
         return round(height - pad - float(balance / max_balance) * (height - 2 * pad), 1)
 
-    step = max(1, len(points) // 400)  # long streams: draw at most ~400 points
+    step = max(1, len(points) // CHART_POINTS)  # long streams: draw at most ~CHART_POINTS points
     path = []
-    for version, balance in points[::step] + points[-1:]:
-        path.append(f"{'M' if not path else 'L'}{x(version)},{y(balance)}")
+    for version, amount in points[::step] + points[-1:]:
+        path.append(f"{'M' if not path else 'L'}{x(version)},{y(amount)}")
     before_first = (1, Decimal(0))  # an instant before the account existed: the start of the chart, at zero
-    marker = next((p for p in points if p[0] == chosen), before_first if chosen == 0 else points[-1])
+    if chosen == 0:
+        marker = before_first
+    elif balance is not None:
+        marker = (chosen, balance)
+    else:
+        marker = next((p for p in points if p[0] == chosen), points[-1])
     return {
         "width": width, "height": height, "pad": pad, "path": " ".join(path), "max": max_balance,
         "mx": x(marker[0]), "my": y(marker[1]), "base": height - pad, "right": width - pad,

@@ -34,8 +34,13 @@ class StoredEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["lab", "stream", "version"], name="event_unique_stream_version"),
         ]
-        # Time travel to an instant: the stream's last version recorded at or before it.
-        indexes = [models.Index(fields=["lab", "stream", "recorded_at"], name="event_stream_time")]
+        indexes = [
+            # Time travel to an instant: the stream's last version recorded at or before it.
+            models.Index(fields=["lab", "stream", "recorded_at"], name="event_stream_time"),
+            # A type filter and the list of runs: a lab's events of one type, newest first, read only as far as
+            # the page shows (position last, so `ORDER BY position DESC LIMIT n` walks the index and stops).
+            models.Index(fields=["lab", "type", "position"], name="event_lab_type"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.lab}#{self.position} {self.stream}@{self.version} {self.type}"

@@ -162,3 +162,13 @@ class Projector:
         if prefix is not None:
             rows = rows.filter(key__startswith=prefix)
         return dict(rows.order_by("key").values_list("key", "doc"))
+
+    def docs_at(self, lab: str, name: str, keys: Iterable[str]) -> dict[str, Doc]:
+        """The documents at these keys (those that exist), read by key: as many rows as asked for."""
+        rows = ReadModelRow.objects.filter(lab=lab, projection=name, key__in=list(keys))
+        return dict(rows.order_by("key").values_list("key", "doc"))
+
+    def newest(self, lab: str, name: str, limit: int) -> list[Doc]:
+        """The `limit` documents with the highest keys, highest first: read down the key's index, `limit` rows."""
+        rows = ReadModelRow.objects.filter(lab=lab, projection=name).order_by("-key")
+        return list(rows.values_list("doc", flat=True)[:limit])

@@ -3,12 +3,19 @@
 History comes from the event store itself (no second copy of the events): a client that sends
 `Last-Event-ID: lab-<id>:<position>` gets every event after that position, then live ones. A client that sends none
 starts from `?after=N` (default 0, the whole log), so `curl -N` is a catch-up subscription.
+
+A large backlog of unpublished events (an imported history) is published in the background, never all inside the
+request whose commit woke it (see `publish_later`); a client catching up reads the store either way.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from collections.abc import Callable
 
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django_eventstream.channelmanager import DefaultChannelManager
 from django_eventstream.event import Event
@@ -65,3 +72,52 @@ def lab_events(request: HttpRequest, lab_id: str) -> HttpResponse:
         after = request.GET.get("after", "0")
         request.META["HTTP_LAST_EVENT_ID"] = f"{channel}:{int(after) if after.isdecimal() and len(after) < 15 else 0}"
     return events(request, channels=[channel])
+
+
+# --- Publishing a backlog in the background -------------------------------------------------------------------------
+# A commit publishes its new events to the feed in the request that made it (eventlab.live.broadcast), but only a
+# bounded number of batches there: a lab whose history was imported (10^6 events never published) must not hold the
+# request that first wakes it. What is left goes to one background thread per lab, batch by batch. Every batch is
+# published under the lab's log row lock from the `published` mark, whoever publishes it (a request, this thread,
+# another process), so the feed still gets every position once and in order.
+
+_draining: dict[str, bool] = {}  # lab -> woken again while draining (drain once more before stopping)
+_draining_lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+def publish_later(lab_id: str, publish: Callable[[str], bool]) -> None:
+    """Drain the lab's backlog in a background thread: `publish(lab_id)` publishes one bounded step and returns True
+    while more may be left. One thread per lab at a time; a wake-up while it runs makes it go round once more."""
+    with _draining_lock:
+        if lab_id in _draining:
+            _draining[lab_id] = True
+            return
+        _draining[lab_id] = False
+    threading.Thread(target=_drain_in_thread, args=(lab_id, publish), name=f"sse-backlog-{lab_id}",
+                     daemon=True).start()
+
+
+def _drain_in_thread(lab_id: str, publish: Callable[[str], bool]) -> None:
+    try:
+        drain(lab_id, publish)
+    finally:
+        connection.close()  # this thread's own database connection
+
+
+def drain(lab_id: str, publish: Callable[[str], bool]) -> None:
+    """Call `publish` until nothing is left (and no wake-up came meanwhile)."""
+    while True:
+        try:
+            while publish(lab_id):
+                pass
+        except Exception:  # the mark stays put: the next commit's wake-up publishes from there
+            log.exception("publishing the SSE backlog of lab %s failed", lab_id)
+            with _draining_lock:
+                _draining.pop(lab_id, None)
+            return
+        with _draining_lock:
+            if not _draining.get(lab_id):
+                _draining.pop(lab_id, None)
+                return
+            _draining[lab_id] = False

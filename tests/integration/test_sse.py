@@ -2,6 +2,8 @@
 check around django-eventstream's view, the first chunk a `curl -N` would read, and the broadcast on commit."""
 
 import json
+import threading
+import time
 from unittest import mock
 
 import pytest
@@ -14,7 +16,7 @@ from eventlab.bank import services
 from eventlab.eventstore.core import NewEvent
 from eventlab.labs.models import Lab
 from eventlab.labs.services import store
-from eventlab.live import broadcast
+from eventlab.live import broadcast, sse
 from eventlab.live.sse import EventStoreStorage, LabChannelManager, channel_for
 
 pytestmark = pytest.mark.django_db
@@ -318,3 +320,69 @@ def test_nothing_is_broadcast_before_commit_or_for_a_rejected_command(lab, djang
         assert receiver.call_count == 1
     finally:
         appended.disconnect(dispatch_uid="test-broadcast")
+
+
+# --- A large backlog is published in the background ------------------------------------------------------------------
+
+
+def test_a_big_backlog_is_not_published_inside_the_request_that_wakes_it(lab):
+    sent, later = [], []
+    with (
+        mock.patch.object(broadcast, "send_event", side_effect=lambda *a, **k: sent.append(json.loads(a[2]))),
+        mock.patch.object(broadcast, "get_channel_layer", return_value=None),
+        mock.patch.object(broadcast, "BATCH", 3),
+        mock.patch.object(broadcast, "BATCHES_PER_WAKE", 2),
+        mock.patch.object(broadcast, "publish_later", side_effect=lambda *a: later.append(a)),
+    ):
+        fill(lab, 19)  # 20 events appended without publishing (an imported history, say)
+        broadcast.on_appended(sender=Lab, lab=lab.id, head=store.head(lab.id))
+
+        assert [e["position"] for e in sent] == [1, 2, 3, 4, 5, 6]  # two batches in the request, no more
+        assert [a[0] for a in later] == [lab.id]  # the rest handed to the background
+
+        sse.drain(*later[0])  # what the background thread runs (here in this thread, inside the test's transaction)
+
+        assert [e["position"] for e in sent] == list(range(1, 21))  # every position once, in order
+        broadcast.on_appended(sender=Lab, lab=lab.id, head=store.head(lab.id))
+    assert [e["position"] for e in sent] == list(range(1, 21))
+    assert len(later) == 1
+
+
+def test_the_background_publisher_drains_until_nothing_is_left_then_stops():
+    calls, done = [], threading.Event()
+
+    def publish(lab_id: str) -> bool:
+        calls.append(lab_id)
+        if len(calls) == 4:
+            done.set()
+        return len(calls) < 4
+
+    sse.publish_later("lab-x", publish)
+
+    assert done.wait(5)
+    for _ in range(100):  # the thread lets go of the lab just after its last call
+        if "lab-x" not in sse._draining:
+            break
+        time.sleep(0.01)
+    assert calls == ["lab-x"] * 4 and "lab-x" not in sse._draining
+
+
+def test_a_wake_up_while_draining_makes_the_publisher_go_round_once_more():
+    calls, first_call, release, done = [], threading.Event(), threading.Event(), threading.Event()
+
+    def publish(lab_id: str) -> bool:
+        calls.append(lab_id)
+        if len(calls) == 1:
+            first_call.set()
+            release.wait(5)
+        else:
+            done.set()
+        return False
+
+    sse.publish_later("lab-y", publish)
+    assert first_call.wait(5)
+    sse.publish_later("lab-y", publish)  # a second wake-up: no second thread, but another round
+    release.set()
+
+    assert done.wait(5)
+    assert calls == ["lab-y", "lab-y"]
