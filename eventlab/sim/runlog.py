@@ -23,7 +23,8 @@ replay from the nearest snapshot at or before the step (a fork then still takes 
 stream; a snapshot is taken between inputs, so Back inside one long resilience Run replays up to that Run); snapshot + tail equals a full replay (tests/unit/
 test_run_snapshots.py checks it for every preset and for random fault plans). A run at the head is shared by the
 loads that hit the cache: callers must not change a loaded run except through `act`, which takes the run out of the
-cache while it changes it and puts it back only once its append succeeded.
+cache while it changes it and puts it back only once its append succeeded (so a run still in a caller's hands
+shows that input too: read what you compare before acting).
 """
 
 from __future__ import annotations

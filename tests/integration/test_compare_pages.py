@@ -235,11 +235,12 @@ def test_when_one_run_has_finished_step_both_steps_the_other(client):
     pair = start(client, lab, scenario="payment_declined")
     saga_services.act(lab, pair[0], {"input": "run"})
     saga_before, twopc_before = load(lab, pair)
+    saga_version, twopc_steps = saga_before.version, twopc_before.steps  # a loaded run is the cached head: read now
 
     act(client, lab, pair, "step")
 
     saga, twopc = load(lab, pair)
-    assert saga.version == saga_before.version and twopc.steps == twopc_before.steps + 1
+    assert saga.version == saga_version and twopc.steps == twopc_steps + 1
 
 
 @pytest.mark.django_db
