@@ -113,7 +113,7 @@ def _class_of(case: ast.match_case) -> str:
     return ""
 
 
-def _span(node: ast.AST) -> tuple[int, ...]:
+def _span(node: ast.stmt | ast.expr | ast.pattern) -> tuple[int, ...]:
     return tuple(range(node.lineno, (node.end_lineno or node.lineno) + 1))
 
 

@@ -42,6 +42,7 @@ What the course teaches, and what these nodes do:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -548,7 +549,7 @@ def transaction_id(order: dict[str, Any]) -> str:
     return f"txn-{order['order_id']}"
 
 
-def two_phase_commit(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = (),
+def two_phase_commit(order: dict[str, Any], seed: int = 1, faults: Sequence[dict[str, Any]] = (),
                      participants: tuple[str, ...] = PARTICIPANTS,
                      settings: dict[str, dict[str, Any]] | None = None, protocol: str = "presumed_abort",
                      read_only: tuple[str, ...] = (), one_phase: bool = False,
