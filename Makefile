@@ -36,9 +36,11 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else $(BIN)/playwright install chromium; fi
 
+# Lint: ruff, the import-linter contracts (layers), and mypy (the pure layers and labs/, see [tool.mypy]).
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 unit: $(VENV)/.test
 	$(BIN)/pytest tests/unit tests/contract -q
@@ -76,4 +78,4 @@ bench-big: $(VENV)/.test
 	$(BIN)/python bench/run.py pages 1000000
 
 clean:
-	rm -rf $(VENV) db.sqlite3* .test-db.sqlite3* staticfiles
+	rm -rf $(VENV) db.sqlite3* .test-db.sqlite3* staticfiles .mypy_cache

@@ -101,7 +101,8 @@ def to_new_event(event: Event) -> NewEvent:
 
 
 def from_recorded(recorded: RecordedEvent) -> Event:
-    return EVENTS[recorded.type](**recorded.data)
+    event: Event = EVENTS[recorded.type](**recorded.data)
+    return event
 
 
 def stream_name(account_id: str) -> str:
@@ -119,7 +120,7 @@ def parse_account_id(value: Any) -> str:
         raise Rejected(
             "An account id is 1 to 40 letters, digits, dots, dashes or underscores, starting with a letter or digit."
         )
-    return value
+    return str(value)  # a str already (checked above)
 
 
 def parse_owner(value: Any) -> str:
@@ -128,7 +129,7 @@ def parse_owner(value: Any) -> str:
     value = value.strip()
     if len(value) > MAX_NAME:
         raise Rejected(f"An owner name is at most {MAX_NAME} characters (this one has {len(value)}).")
-    return value
+    return str(value)  # a str already (checked above)
 
 
 def parse_amount(value: Any) -> Decimal:
@@ -148,7 +149,7 @@ def parse_amount(value: Any) -> Decimal:
         raise Rejected("An amount must be positive.")
     if amount > MAX_AMOUNT:
         raise Rejected(f"An amount is at most {MAX_AMOUNT:,}.")
-    if amount.as_tuple().exponent < -2 and amount != amount.quantize(Decimal("0.01")):
+    if int(amount.as_tuple().exponent) < -2 and amount != amount.quantize(Decimal("0.01")):
         raise Rejected("An amount has at most 2 decimal places (cents).")
     return amount.quantize(Decimal("0.01"))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from eventlab.eventstore.core import (
     AppendResult,
@@ -66,7 +67,7 @@ def snapshot_if_due(store: EventStore, log: str, before: Account, after: Account
         store.save_snapshot(log, stream_name(after.account_id), after.version, after.as_dict())
 
 
-def import_history(store: EventStore, log: str, history: list[dict], snapshot_every: int = 10) -> list[RecordedEvent]:
+def import_history(store: EventStore, log: str, history: list[dict[str, Any]], snapshot_every: int = 10) -> list[RecordedEvent]:
     """Append prepared events (a scenario: `{"stream", "type", "schema_version", "data"}` each) as they are, in
     order — old schema versions included — checking that each stream folds, and snapshotting as commands would."""
     states: dict[str, Account] = {}

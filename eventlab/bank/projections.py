@@ -7,6 +7,7 @@ which then fill themselves from the whole history.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import cast
 
 from eventlab.eventstore.core import RecordedEvent, iso
 from eventlab.eventstore.readmodels import Projection, Rows
@@ -25,7 +26,7 @@ class Balances(Projection):
     description = "Every account with its owner, balance and status: the list a teller would look at."
 
     def apply(self, rows: Rows, event: RecordedEvent) -> None:
-        account_id = event.data.get("account_id")
+        account_id = cast(str, event.data.get("account_id"))  # every bank event names its account
         if event.type == "AccountOpened":
             rows.put(account_id, {"account_id": account_id, "owner": event.data["owner"], "balance": "0.00",
                                   "status": "open", "version": event.version})

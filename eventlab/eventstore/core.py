@@ -395,7 +395,7 @@ class InMemoryEventStore:
     def read_back(
         self, log: str, before: int, limit: int, stream: str | None = None, event_type: str | None = None
     ) -> list[RecordedEvent]:
-        found = []
+        found: list[RecordedEvent] = []
         for event in reversed(self._log(log).events[: max(before - 1, 0)]):
             if len(found) >= limit:
                 break

@@ -6,6 +6,7 @@ never a hint that the lab exists.
 
 from __future__ import annotations
 
+from django.contrib.sessions.backends.base import SessionBase
 from django.http import Http404, HttpRequest
 
 from .models import Lab
@@ -16,11 +17,11 @@ SESSION_PERSONAL = "personal_lab"
 MAX_LABS_PER_SESSION = 50
 
 
-def session_labs(session) -> list[str]:
+def session_labs(session: SessionBase) -> list[str]:
     return list(session.get(SESSION_LABS, []))
 
 
-def add_to_session(session, lab: Lab, current: bool = True) -> None:
+def add_to_session(session: SessionBase, lab: Lab, current: bool = True) -> None:
     labs = [lab_id for lab_id in session_labs(session) if lab_id != lab.id]
     labs.append(lab.id)
     # Keep the cookie small: forget the oldest labs first (the labs themselves are never deleted).
@@ -33,7 +34,7 @@ def add_to_session(session, lab: Lab, current: bool = True) -> None:
         session[SESSION_CURRENT] = lab.id
 
 
-def session_may_use(session, lab_id: str) -> bool:
+def session_may_use(session: SessionBase, lab_id: str) -> bool:
     return lab_id in session_labs(session)
 
 

@@ -1,13 +1,14 @@
 """Refuse request bodies over the limit with 413 before anything reads them."""
 
 import json
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 
 
-def too_large(request) -> HttpResponse:
+def too_large(request: HttpRequest) -> HttpResponse:
     limit = settings.MAX_BODY_BYTES // 1024
     message = f"The request body is larger than {limit} KiB."
     if request.path.startswith("/api/"):
@@ -16,10 +17,10 @@ def too_large(request) -> HttpResponse:
 
 
 class BodySizeLimitMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -20,10 +20,12 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from eventlab.sim.protocol import SimulationRun
 from eventlab.sim.runlog import Invalid, UnknownRun
 
 from .access import lab_for
 from .models import Lab
+from .runs import RunService
 from .services import store
 from .views import lab_bar_context, working_lab
 
@@ -40,7 +42,7 @@ class RunPages:
     templates: str  # the folder of lab.html and run.html (with partials run, run-news, announce)
     lab_url: str  # the URL names of the lab's page and of a run's page
     run_url: str
-    services: Any  # start, act, load (eventlab.labs.runs.RunService)
+    services: RunService  # start, act, load
     presets: Any  # the lab's Preset model
     run_view: Callable[[Any, Any], dict[str, Any]]  # (run, the page's query) -> everything the run panel draws
     lab_context: Callable[..., dict[str, Any]]  # (request, lab, **extra) for lab.html
@@ -61,11 +63,12 @@ class RunPages:
         at = int(raw)
         return at if at < head else None
 
-    def run_context(self, lab: Lab, run_id: str, at: str | None, query: Any = None, head: Any = None,
+    def run_context(self, lab: Lab, run_id: str, at: str | None, query: Any = None, head: SimulationRun | None = None,
                     **extra: Any) -> dict[str, Any]:
         """A run at its head, or at step `at`; `query` is the page's GET parameters (e.g. which request's trace).
         `head`: the run at its head if the caller has just loaded or acted on it (not loaded again)."""
-        head = head if head is not None else self.services.load(lab, run_id)
+        if head is None:
+            head = self.services.load(lab, run_id)
         pinned = self.pinned_step(at, head.steps)
         run = head if pinned is None else self.services.load(lab, run_id, at_step=pinned)
         if head.stale and not extra.get("error"):
@@ -198,7 +201,7 @@ def form_whole(text: str | None, default: int | str | None = None) -> int | str 
     return int(text) if re.fullmatch(r"-?[0-9]{1,9}", text) else text
 
 
-def order_from_form(post, rows: int) -> dict[str, Any]:
+def order_from_form(post: Any, rows: int) -> dict[str, Any]:
     """The order typed on a start form: the customer, and each item row that has anything in it."""
     items = []
     for n in range(1, rows + 1):

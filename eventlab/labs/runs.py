@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from eventlab.eventstore.core import AppendResult, EventStore
+from eventlab.sim.protocol import SimulationRun
 from eventlab.sim.runlog import Invalid, RunLog
 
 from .models import Lab
@@ -23,12 +24,12 @@ class RunService:
     def __init__(self, log: RunLog, parse_start: Callable[[Any], dict[str, Any]]):
         self.log, self.parse_start = log, parse_start
 
-    def start(self, lab: Lab, data: Any) -> Any:
+    def start(self, lab: Lab, data: Any) -> SimulationRun:
         """Raises Invalid (nothing appended) for a start the lab cannot take."""
         started = self.parse_start(data)
         return self._write(lab, lambda s: self.log.start(s, lab.id, new_run_id(), started))
 
-    def act(self, lab: Lab, run_id: str, given: dict[str, Any], fork_at: int | None = None) -> Any:
+    def act(self, lab: Lab, run_id: str, given: dict[str, Any], fork_at: int | None = None) -> SimulationRun:
         """Raises Invalid or UnknownRun (nothing appended) for an input the run cannot take. With `fork_at`, the
         input goes to a new what-if run forked at that step (both or neither are appended)."""
         with transaction.atomic():
@@ -36,13 +37,13 @@ class RunService:
                 run_id = self.fork(lab, run_id, fork_at).id
             return self._write(lab, lambda s: self.log.act(s, lab.id, run_id, given))
 
-    def fork(self, lab: Lab, run_id: str, at_step: Any) -> Any:
+    def fork(self, lab: Lab, run_id: str, at_step: Any) -> SimulationRun:
         return self._write(lab, lambda s: self.log.fork(s, lab.id, run_id, at_step, new_run_id()))
 
-    def load(self, lab: Lab, run_id: str, at_step: int | None = None) -> Any:
+    def load(self, lab: Lab, run_id: str, at_step: int | None = None) -> SimulationRun:
         return self.log.load(store, lab.id, run_id, at_step)
 
-    def load_at(self, lab: Lab, run_id: str, at_step: str | None) -> Any:
+    def load_at(self, lab: Lab, run_id: str, at_step: str | None) -> SimulationRun:
         """A run now, or as it was after step `at_step` as a query string gives it (Invalid, in plain words, if it
         is not one of the run's steps)."""
         run = self.load(lab, run_id)
@@ -53,8 +54,8 @@ class RunService:
         return self.load(lab, run_id, at_step=int(at_step))
 
     @staticmethod
-    def _write(lab: Lab, do: Callable[[EventStore], tuple[Any, AppendResult]]) -> Any:
-        done: list[Any] = []
+    def _write(lab: Lab, do: Callable[[EventStore], tuple[SimulationRun, AppendResult]]) -> SimulationRun:
+        done: list[SimulationRun] = []
 
         def append(s: EventStore) -> AppendResult:
             run, result = do(s)

@@ -1,6 +1,7 @@
 """Start a new lab, or join one through its link."""
 
 import secrets
+from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -31,7 +32,7 @@ def working_lab(request: HttpRequest) -> Lab:
     return lab
 
 
-def lab_bar_context(request: HttpRequest, lab: Lab, page: str) -> dict:
+def lab_bar_context(request: HttpRequest, lab: Lab, page: str) -> dict[str, Any]:
     """What the lab bar (templates/labs/_bar.html) shows on every lab page."""
     if lab.kind == Lab.Kind.WORKING:  # a personal (progress) lab shown here never becomes the working lab
         request.session[SESSION_CURRENT] = lab.id

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -113,7 +114,7 @@ def _class_of(case: ast.match_case) -> str:
     return ""
 
 
-def _span(node: ast.AST) -> tuple[int, ...]:
+def _span(node: ast.stmt | ast.expr | ast.pattern) -> tuple[int, ...]:
     return tuple(range(node.lineno, (node.end_lineno or node.lineno) + 1))
 
 
@@ -121,7 +122,7 @@ def _raises(node: ast.If) -> bool:
     return any(isinstance(stmt, ast.Raise) for stmt in node.body)
 
 
-def _decide_branches(function: ast.FunctionDef, lines: tuple[str, ...]):
+def _decide_branches(function: ast.FunctionDef, lines: tuple[str, ...]) -> Iterator[Branch]:
     """Every way out of `decide`: a refusal (`if …: raise Rejected`) or an accepted command (its case's `return`)."""
     refusals: dict[str, int] = {}
 
@@ -147,7 +148,7 @@ def _decide_branches(function: ast.FunctionDef, lines: tuple[str, ...]):
                                      (case.pattern.lineno, *_span(inner)), lines[case.pattern.lineno - 1].strip())
 
 
-def _evolve_branches(function: ast.FunctionDef, lines: tuple[str, ...]):
+def _evolve_branches(function: ast.FunctionDef, lines: tuple[str, ...]) -> Iterator[Branch]:
     for stmt in function.body:
         if isinstance(stmt, ast.Match):
             for case in stmt.cases:
@@ -218,7 +219,8 @@ def python_html(function: str, lit: tuple[int, ...] = (), source: Source | None 
 
 @lru_cache(maxsize=64)
 def _highlighted(path: str, mtime_ns: int, code: str, first: int, relative: tuple[int, ...]) -> str:
-    return highlight(code, PythonLexer(), _formatter(first, list(relative)))
+    html: str = highlight(code, PythonLexer(), _formatter(first, list(relative)))
+    return html
 
 
 def scala_html() -> str:
@@ -227,7 +229,8 @@ def scala_html() -> str:
 
 @lru_cache(maxsize=1)
 def _scala_html() -> str:
-    return highlight(GUIDE_SCALA, ScalaLexer(), _formatter(1, []))
+    html: str = highlight(GUIDE_SCALA, ScalaLexer(), _formatter(1, []))
+    return html
 
 
 BACKGROUND = "#f8f8f8"  # the code blocks' background

@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from eventlab.eventstore.core import NewEvent, RecordedEvent
 
@@ -141,7 +141,7 @@ class Progress:
 
     @property
     def interviews_finished(self) -> list[Interview]:
-        return sorted((i for i in self.interviews.values() if i.finished), key=lambda i: i.finished_at)
+        return sorted((i for i in self.interviews.values() if i.finished), key=lambda i: cast(datetime, i.finished_at))
 
 
 def fold(events: Iterable[RecordedEvent], progress: Progress | None = None) -> Progress:

@@ -56,8 +56,8 @@ class BreakerSettings:
     half_open_calls: int = 3
     max_wait_half_open_ms: int = 0  # 0: wait for the permitted calls forever
     automatic_half_open: bool = False
-    record: tuple = FAILURE_KINDS  # the failures recorded as failures (the others as successes)
-    ignore: tuple = ()  # the failures not recorded at all
+    record: tuple[str, ...] = FAILURE_KINDS  # the failures recorded as failures (the others as successes)
+    ignore: tuple[str, ...] = ()  # the failures not recorded at all
     mode: str = "normal"  # normal | disabled | forced_open | metrics_only
 
     @property
@@ -96,9 +96,9 @@ class CircuitBreaker:
     settings: BreakerSettings = field(default_factory=BreakerSettings)
     state: str = CLOSED
     since_ms: int = 0
-    window: deque = field(default_factory=deque)  # (at_ms, failed, slow)
+    window: deque[tuple[int, bool, bool]] = field(default_factory=deque)  # (at_ms, failed, slow)
     half_open_permits: int = 0
-    half_open_results: list = field(default_factory=list)  # (failed, slow)
+    half_open_results: list[tuple[bool, bool]] = field(default_factory=list)  # (failed, slow)
     transitions: list[Transition] = field(default_factory=list)
     not_permitted: int = 0
     attempts: int = 0  # times opened in a row (Resilience4j's attemptNumberOfOpenStates); 0 once closed

@@ -30,7 +30,7 @@ class BulkheadSettings:
 class Bulkhead:
     settings: BulkheadSettings = field(default_factory=BulkheadSettings)
     in_use: int = 0
-    waiting: deque = field(default_factory=deque)  # call ids, first come first served
+    waiting: deque[int] = field(default_factory=deque)  # call ids, first come first served
     rejected: int = 0
     peak: int = 0
 

@@ -9,6 +9,7 @@ import random
 from dataclasses import asdict, replace
 from typing import Any
 
+from eventlab.sim.engine import SimEvent
 from eventlab.sim.runlog import Invalid, RunLog
 from eventlab.sim.validate import fault_specs, whole
 
@@ -188,7 +189,7 @@ def settings_dict(settings: Settings) -> dict[str, Any]:
 def parse_faults(data: Any, now_ms: int = 0, instances: dict[str, int] | None = None) -> list[dict[str, Any]]:
     faults = []
     for kind, spec in fault_specs(data, FAULT_FIELDS, MAX_FAULTS, unknown_word="setting"):
-        fault = {"kind": kind, "service": _choice(spec.get("service"), "The service", SERVICES)}
+        fault: dict[str, Any] = {"kind": kind, "service": _choice(spec.get("service"), "The service", SERVICES)}
         if kind == "failure_rate":
             fault["pct"] = _number(spec.get("pct"), "pct", 0, 100)
         elif kind == "latency":
@@ -245,10 +246,11 @@ class ResilienceRun:
         self.inputs: list[dict[str, Any]] = []
         self.predictions: list[dict[str, Any]] = []
         self.version = 0
+        self.stale = ""  # set by RunLog (why the run takes no more input)
 
     # --- acting ---------------------------------------------------------------------------------------------------
 
-    def act(self, given: dict[str, Any]) -> list:
+    def act(self, given: dict[str, Any]) -> list[SimEvent]:
         before = len(self.sim.history)
         kind = given.get("input")
         if kind in ("step", "run"):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -122,7 +123,7 @@ class TokenBucket:
 
 
 class System:
-    def __init__(self, settings: Settings, seed: int = 1, faults: list[dict[str, Any]] = ()):
+    def __init__(self, settings: Settings, seed: int = 1, faults: Sequence[dict[str, Any]] = ()):
         self.settings, self.seed = settings, seed
         self.random = random.Random(seed)
         self.clock_ms = 0

@@ -31,6 +31,7 @@ The lab around these engines (runs stored in the lab log, replay, the pictures) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -420,7 +421,8 @@ SERVICES = ("orders", "payments", "inventory")
 
 def faults_from(specs: list[dict[str, Any]]) -> tuple[list[Fault], dict[str, dict[str, Any]]]:
     """The API's fault specs (already validated) -> engine faults, and settings for the services."""
-    engine, settings = [], {name: {} for name in SERVICES}
+    engine: list[Fault] = []
+    settings: dict[str, dict[str, Any]] = {name: {} for name in SERVICES}
     for spec in specs:
         kind = spec["kind"]
         if kind == "payment_declined":
@@ -465,7 +467,7 @@ class Configured:
         return self.node(**self.settings[self.name])
 
 
-def orchestrated_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = (),
+def orchestrated_saga(order: dict[str, Any], seed: int = 1, faults: Sequence[dict[str, Any]] = (),
                       settings: dict[str, dict[str, Any]] | None = None) -> Simulation:
     """A ready-to-step simulation of one order saga, the PlaceOrder already on its way."""
     engine_faults, settings_ = faults_from(list(faults))
@@ -691,7 +693,7 @@ def choreography_status(sim: Simulation, order_id: str) -> str:
     return "running" if order else "started"
 
 
-def choreographed_saga(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = (),
+def choreographed_saga(order: dict[str, Any], seed: int = 1, faults: Sequence[dict[str, Any]] = (),
                        settings: dict[str, dict[str, Any]] | None = None) -> Simulation:
     engine_faults, settings_ = faults_from([f for f in faults if f["kind"] != "orchestrator_crash"])
     if settings is not None:

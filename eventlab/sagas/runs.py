@@ -132,7 +132,9 @@ def classify(events: list[SimEvent], charged_before: int) -> str:
 
 class SagaRun:
     """One saga run, rebuilt from its inputs. `act` checks an input against the run as it is, applies it, and
-    returns the engine's events it caused."""
+    returns the engine's events it caused. A SimulationRun (eventlab.sim.protocol)."""
+
+    run_is_an_input = False  # RunLog steps a "run" input until nothing is in flight
 
     def __init__(self, run_id: str, started: dict[str, Any]):
         self.id, self.started = run_id, started
@@ -144,6 +146,7 @@ class SagaRun:
         self.inputs: list[dict[str, Any]] = []
         self.predictions: list[dict[str, Any]] = []
         self.version = 0  # the version of the run's stream in the log this run was loaded or saved at
+        self.stale = ""  # set by RunLog (why the run takes no more input)
 
     # --- acting ---------------------------------------------------------------------------------------------------
 

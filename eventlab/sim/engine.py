@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 
 @dataclass(frozen=True)
@@ -255,9 +255,10 @@ class Simulation:
         return False
 
     def _crash_by(self, fault: Fault) -> None:
-        self.crash(fault.node)
+        node = cast(str, fault.node)  # a crash fault names its node
+        self.crash(node)
         if fault.restart_after_ms is not None:
-            self.send(fault.node, fault.node, RESTART, {}, delay_ms=fault.restart_after_ms, timer=True)
+            self.send(node, node, RESTART, {}, delay_ms=fault.restart_after_ms, timer=True)
 
     # --- crash and recovery ------------------------------------------------------------------------------------------
 

@@ -5,11 +5,12 @@ each followed by the engine's events it caused (`MessageSent`, `MessageDelivered
 events…, with their step and virtual time). Loading a run replays its inputs on the pure engine; "Back" replays fewer
 of them; a fork replays them up to a step into a new stream. The caller owns the transaction.
 
-A lab's run class (the saga lab's SagaRun, the 2PC lab's TwoPCRun) provides:
-`Run(run_id, started)`, `act(given) -> engine events caused` (raises Invalid), `inputs`, `steps`, `sim`,
-`idle_reason()`, `started`, `version`, and `recorded(given) -> data to store` / `replayed(data, until_step)` (take an
-input again from the log, going no further than step `until_step` if it is not None). An input "run"
-steps until nothing is in flight, unless the class sets `run_is_an_input` (it then takes "run" itself).
+A lab's run class (the saga lab's SagaRun, the 2PC lab's TwoPCRun, the resilience lab's ResilienceRun) is a
+SimulationRun (eventlab/sim/protocol.py, checked by mypy): `Run(run_id, started)`, `act(given) -> engine events
+caused` (raises Invalid), `inputs`, `steps`, `sim`, `idle_reason()`, `started`, `version`, `stale`, and
+`recorded(given) -> data to store` / `replayed(data, until_step)` (take an input again from the log, going no further
+than step `until_step` if it is not None). An input "run" steps until nothing is in flight, unless the class's
+`run_is_an_input` is true (it then takes "run" itself).
 
 Runs are not replayed per request. A RunLog keeps a bounded in-process cache (LRU, RUNS_CACHED runs) of each run at
 its head, keyed by (store, log, stream) and tagged with the stream version and the event id of the run's last event;
@@ -32,12 +33,13 @@ from __future__ import annotations
 import pickle  # noqa: S403 (only bytes this process pickled itself, never read from outside)
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from eventlab.eventstore.core import AppendResult, EventStore, NewEvent, RecordedEvent
 from eventlab.sim.engine import SimEvent
+from eventlab.sim.protocol import MakeRun, SimulationRun
 
 MAX_STEPS = 1_000  # a run never takes more
 RUNS_CACHED = 32  # runs kept at their head, per RunLog (least recently used dropped first)
@@ -67,23 +69,24 @@ class Snapshot:
     state: bytes
 
     @property
-    def run(self) -> Any:
+    def run(self) -> SimulationRun:
         return thaw(self.state)
 
 
-def freeze(run: Any) -> bytes:
+def freeze(run: SimulationRun) -> bytes:
     return pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def thaw(state: bytes) -> Any:
-    return pickle.loads(state)  # noqa: S301 (bytes `freeze` made in this process)
+def thaw(state: bytes) -> SimulationRun:
+    run: SimulationRun = pickle.loads(state)  # noqa: S301 (bytes `freeze` made in this process)
+    return run
 
 
 @dataclass
 class Cached:
     version: int
     event_id: str
-    run: Any
+    run: SimulationRun | None  # None: the head was given up (a failed act), only the snapshots stay
     snapshots: list[Snapshot] = field(default_factory=list)
 
 
@@ -92,24 +95,24 @@ class RunCache:
 
     def __init__(self, size: int = RUNS_CACHED):
         self.size = size
-        self._entries: OrderedDict[tuple, Cached] = OrderedDict()
+        self._entries: OrderedDict[CacheKey, Cached] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> Cached | None:
+    def get(self, key: CacheKey) -> Cached | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: tuple, entry: Cached) -> None:
+    def put(self, key: CacheKey, entry: Cached) -> None:
         with self._lock:
             self._entries[key] = entry
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def pop(self, key: tuple) -> Cached | None:
+    def pop(self, key: CacheKey) -> Cached | None:
         with self._lock:
             return self._entries.pop(key, None)
 
@@ -118,12 +121,15 @@ class RunCache:
             self._entries.clear()
 
 
+CacheKey = tuple[int, str, str]  # (id of the store, the lab's log, the run's stream)
+
+
 def engine_events(events: list[SimEvent]) -> list[NewEvent]:
     return [NewEvent(e.type, {"step": e.step, "at_ms": e.at_ms, **e.data}) for e in events]
 
 
 class RunLog:
-    def __init__(self, prefix: str, make_run: Callable[[str, dict[str, Any]], Any], started_type: str,
+    def __init__(self, prefix: str, make_run: MakeRun, started_type: str,
                  input_events: dict[str, str]):
         self.prefix, self.make_run, self.started_type = prefix, make_run, started_type
         self.input_events = input_events  # input kind -> the event type recording it
@@ -134,12 +140,12 @@ class RunLog:
     def stream_name(self, run_id: str) -> str:
         return f"{self.prefix}-{run_id}"
 
-    def _recorded(self, run: Any) -> NewEvent:
+    def _recorded(self, run: SimulationRun) -> NewEvent:
         given = run.inputs[-1]
         return NewEvent(self.input_events[given["input"]], run.recorded(given))
 
     def start(self, store: EventStore, log: str, run_id: str, started: dict[str, Any],
-              inputs: list[dict[str, Any]] = ()) -> tuple[Any, AppendResult]:
+              inputs: Sequence[dict[str, Any]] = ()) -> tuple[SimulationRun, AppendResult]:
         """A new run (with `inputs` already taken, for a fork), appended as one stream."""
         run = self.make_run(run_id, started)
         run.stale = ""
@@ -151,10 +157,10 @@ class RunLog:
         self._keep(self._key(store, log, run_id), run, saved[1].events[-1], [])
         return saved
 
-    def _key(self, store: EventStore, log: str, run_id: str) -> tuple:
+    def _key(self, store: EventStore, log: str, run_id: str) -> CacheKey:
         return (id(store), log, self.stream_name(run_id))
 
-    def load(self, store: EventStore, log: str, run_id: str, at_step: int | None = None) -> Any:
+    def load(self, store: EventStore, log: str, run_id: str, at_step: int | None = None) -> SimulationRun:
         """The run at its head (or as it was right after step `at_step`): the cached run plus what was appended
         since, or the nearest snapshot plus the inputs after it, or a full replay (see the module's docstring).
         The run at the head may be shared with other loads: change it only through `act`."""
@@ -178,10 +184,10 @@ class RunLog:
         run.version = events[-1].version
         return run
 
-    def _head(self, store: EventStore, log: str, run_id: str, key: tuple, entry: Cached | None) -> Any:
+    def _head(self, store: EventStore, log: str, run_id: str, key: CacheKey, entry: Cached | None) -> SimulationRun:
         if entry is not None:
             if entry.run is not None:
-                base: tuple[int, str, Any] | None = (entry.version, entry.event_id, entry.run)
+                base: tuple[int, str, SimulationRun | None] | None = (entry.version, entry.event_id, entry.run)
             elif entry.snapshots:  # the head was given up (a failed act): start from the newest snapshot
                 newest = entry.snapshots[-1]
                 base = (newest.version, newest.event_id, None)
@@ -202,10 +208,10 @@ class RunLog:
                     return run
             self.cache.pop(key)
         events = self._read(store, log, run_id)
-        snapshots: list[Snapshot] = []
-        run = self._replay(run_id, events, None, snapshots)
+        kept: list[Snapshot] = []
+        run = self._replay(run_id, events, None, kept)
         run.version = events[-1].version
-        self._keep(key, run, events[-1], snapshots)
+        self._keep(key, run, events[-1], kept)
         return run
 
     def _read(self, store: EventStore, log: str, run_id: str) -> list[RecordedEvent]:
@@ -222,22 +228,22 @@ class RunLog:
             return events
         return None
 
-    def _keep(self, key: tuple, run: Any, last: RecordedEvent, snapshots: list[Snapshot]) -> None:
+    def _keep(self, key: CacheKey, run: SimulationRun, last: RecordedEvent, snapshots: list[Snapshot]) -> None:
         self.cache.put(key, Cached(last.version, last.metadata.event_id, run, snapshots))
 
-    def replay(self, run_id: str, events: list[RecordedEvent], at_step: int | None = None) -> Any:
+    def replay(self, run_id: str, events: list[RecordedEvent], at_step: int | None = None) -> SimulationRun:
         """A full replay of the run's inputs (up to step `at_step` if given), with no cache and no snapshot."""
         return self._replay(run_id, events, at_step, None)
 
     def _replay(self, run_id: str, events: list[RecordedEvent], at_step: int | None,
-                snapshots: list[Snapshot] | None) -> Any:
+                snapshots: list[Snapshot] | None) -> SimulationRun:
         started = {k: v for k, v in events[0].data.items() if k != "run_id"}
         run = self.make_run(run_id, started)
         run.stale = ""
         self._take(run, events[1:], at_step, snapshots)
         return run
 
-    def _take(self, run: Any, events: list[RecordedEvent], at_step: int | None,
+    def _take(self, run: SimulationRun, events: list[RecordedEvent], at_step: int | None,
               snapshots: list[Snapshot] | None = None) -> None:
         """Take the inputs among `events` again (going no further than step `at_step`), snapshotting the run every
         SNAPSHOT_EVERY steps into `snapshots` if given."""
@@ -263,14 +269,14 @@ class RunLog:
                 self._snapshot(snapshots, run, before, event)
 
     @staticmethod
-    def _snapshot(snapshots: list[Snapshot], run: Any, before: int, event: RecordedEvent) -> None:
+    def _snapshot(snapshots: list[Snapshot], run: SimulationRun, before: int, event: RecordedEvent) -> None:
         if run.steps - (snapshots[-1].steps if snapshots else 0) < SNAPSHOT_EVERY:
             return
         snapshots.append(Snapshot(before, run.steps, event.version, event.metadata.event_id, freeze(run)))
         if len(snapshots) > SNAPSHOTS_KEPT:
             del snapshots[0::2]  # thinned out, oldest first: a Back to early steps replays more, but from the start
 
-    def act(self, store: EventStore, log: str, run_id: str, given: dict[str, Any]) -> tuple[Any, AppendResult]:
+    def act(self, store: EventStore, log: str, run_id: str, given: dict[str, Any]) -> tuple[SimulationRun, AppendResult]:
         """Apply one input (or, for `run`, steps until the network is empty) and append it with what it caused.
         Raises Invalid (nothing appended) when the run cannot take it."""
         run = self.load(store, log, run_id)
@@ -284,7 +290,7 @@ class RunLog:
         try:
             new: list[NewEvent] = []
             before, taken = run.steps, len(run.inputs)
-            if given["input"] == "run" and not getattr(run, "run_is_an_input", False):
+            if given["input"] == "run" and not run.run_is_an_input:
                 if not run.sim.pending():
                     raise Invalid(run.idle_reason())
                 if run.steps >= MAX_STEPS:
@@ -310,11 +316,11 @@ class RunLog:
         return saved
 
     @staticmethod
-    def _saved(run: Any, result: AppendResult) -> tuple[Any, AppendResult]:
+    def _saved(run: SimulationRun, result: AppendResult) -> tuple[SimulationRun, AppendResult]:
         run.version = result.events[-1].version
         return run, result
 
-    def fork(self, store: EventStore, log: str, run_id: str, at_step: int, new_id: str) -> tuple[Any, AppendResult]:
+    def fork(self, store: EventStore, log: str, run_id: str, at_step: int, new_id: str) -> tuple[SimulationRun, AppendResult]:
         """A what-if run: the same start and the same inputs up to step `at_step`, in a stream of its own."""
         original = self.load(store, log, run_id)
         if isinstance(at_step, bool) or not isinstance(at_step, int) or not 0 <= at_step <= original.steps:

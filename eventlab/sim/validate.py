@@ -81,6 +81,6 @@ def money(value: Any, name: str) -> Decimal:
         amount = None
     if amount is None or not amount.is_finite():
         raise Invalid(f"{name} must be an amount like \"12.50\".")
-    if amount <= 0 or amount > MAX_PRICE or amount.as_tuple().exponent < -2:
+    if amount <= 0 or amount > MAX_PRICE or int(amount.as_tuple().exponent) < -2:
         raise Invalid(f"{name} must be more than 0, at most {MAX_PRICE:,}, with at most 2 decimal places.")
     return amount.quantize(Decimal("0.01"))

@@ -42,10 +42,11 @@ What the course teaches, and what these nodes do:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from eventlab.sim.engine import Context, Fault, Message, SimEvent, Simulation
+from eventlab.sim.engine import Context, Fault, Message, Node, SimEvent, Simulation
 
 PARTICIPANTS = ("orders", "payments", "inventory")
 PROTOCOLS = ("presumed_abort", "presumed_nothing")
@@ -111,7 +112,8 @@ class Coordinator:
 
     @property
     def participants(self) -> list[str]:
-        return self.txn.get("participants", [])
+        participants: list[str] = self.txn.get("participants", [])
+        return participants
 
     def handle(self, message: Message, ctx: Context) -> None:
         kind, payload = message.type, message.payload
@@ -548,7 +550,7 @@ def transaction_id(order: dict[str, Any]) -> str:
     return f"txn-{order['order_id']}"
 
 
-def two_phase_commit(order: dict[str, Any], seed: int = 1, faults: list[dict[str, Any]] = (),
+def two_phase_commit(order: dict[str, Any], seed: int = 1, faults: Sequence[dict[str, Any]] = (),
                      participants: tuple[str, ...] = PARTICIPANTS,
                      settings: dict[str, dict[str, Any]] | None = None, protocol: str = "presumed_abort",
                      read_only: tuple[str, ...] = (), one_phase: bool = False,
@@ -563,11 +565,11 @@ def two_phase_commit(order: dict[str, Any], seed: int = 1, faults: list[dict[str
     participants = tuple(participants)
     one_phase = one_phase and len(participants) == 1
 
-    def participant(name: str):
+    def participant(name: str) -> partial[Participant]:
         return partial(_participant, name, txn, settings_, read_only=name in read_only, protocol=protocol,
                        cooperative=cooperative)
 
-    nodes = {"client": partial(Client, txn, dict(order), participants, one_phase),
+    nodes: dict[str, Callable[[], Node]] = {"client": partial(Client, txn, dict(order), participants, one_phase),
              "coordinator": partial(Coordinator, protocol, participants),
              **{name: participant(name) for name in participants}}
     if "inventory" in participants:
@@ -597,7 +599,7 @@ def folded(sim: Simulation) -> dict[str, Any]:
         if name in PARTICIPANTS:
             nodes[name] = Participant(name, txn="")
     for event in sim.history:
-        node = nodes.get(event.data.get("node"))
+        node = nodes.get(event.data.get("node", ""))
         if node is not None:
             node.apply(event)
     return nodes
@@ -607,9 +609,11 @@ def decision(sim: Simulation) -> str | None:
     """The outcome decided, by whoever decided it: the coordinator's log, or (read-only, one-phase) its note."""
     for event in sim.history:
         if event.type == "DecisionLogged":
-            return event.data["decision"]
+            decided: str = event.data["decision"]
+            return decided
         if event.type in ("ReadOnlyFinished", "OnePhaseFinished"):
-            return event.data.get("decision", "commit")
+            noted: str = event.data.get("decision", "commit")
+            return noted
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 from eventlab.sim.engine import DELIVERIES, SimEvent, network_messages
 from eventlab.sim.runlog import MAX_STEPS, Invalid, RunLog
@@ -18,6 +18,7 @@ from .domain import (
     PARTICIPANTS,
     PROTOCOL_LABELS,
     PROTOCOLS,
+    Coordinator,
     OtherOrder,
     folded,
     inject,
@@ -153,7 +154,9 @@ def classify(events: list[SimEvent]) -> str:
 
 
 class TwoPCRun:
-    """One distributed transaction, rebuilt from its inputs."""
+    """One distributed transaction, rebuilt from its inputs. A SimulationRun (eventlab.sim.protocol)."""
+
+    run_is_an_input = False  # RunLog steps a "run" input until nothing is in flight
 
     def __init__(self, run_id: str, started: dict[str, Any]):
         self.id, self.started = run_id, started
@@ -168,10 +171,11 @@ class TwoPCRun:
         self.inputs: list[dict[str, Any]] = []
         self.predictions: list[dict[str, Any]] = []
         self.version = 0
+        self.stale = ""  # set by RunLog (why the run takes no more input)
 
     # --- acting ---------------------------------------------------------------------------------------------------
 
-    def act(self, given: dict[str, Any]) -> list:
+    def act(self, given: dict[str, Any]) -> list[SimEvent]:
         before = len(self.sim.history)
         kind = given["input"]
         if kind == "step":
@@ -254,7 +258,7 @@ class TwoPCRun:
         return self.sim.steps
 
     @property
-    def history(self) -> list:
+    def history(self) -> list[SimEvent]:
         return self.sim.history
 
     @property
@@ -282,7 +286,7 @@ class TwoPCRun:
 
     def coordinator(self) -> dict[str, Any]:
         durable = folded(self.sim)["coordinator"]
-        state = "crashed" if "coordinator" in self.sim.crashed else self.sim.live["coordinator"].state
+        state = "crashed" if "coordinator" in self.sim.crashed else cast(Coordinator, self.sim.live["coordinator"]).state
         return {"state": state, "decision": durable.decision,
                 "log": [{"step": e.step, "at_ms": e.at_ms, "type": e.type,
                          "data": {k: v for k, v in e.data.items() if k not in ("node", "order")}}
@@ -318,7 +322,7 @@ class TwoPCRun:
         holds: list[dict[str, Any]] = []
         open_: dict[str, dict[str, Any]] = {}
         for event in self.history:
-            node = event.data.get("node")
+            node: str = event.data.get("node", "")
             if event.type == "WorkDone":
                 open_[node] = {"participant": node, "rows": list(event.data["locks"]), "mode": event.data["mode"],
                                "since_ms": event.at_ms, "prepared_ms": None, "until_ms": None}
@@ -403,7 +407,7 @@ def readers(history: list[SimEvent], participants: list[str]) -> dict[str, Any]:
     commits = sorted((at, step, node) for node, (what, step, at) in applied.items() if what == "committed")
     writers = [p for p in participants if p in applied or any(
         e.type == "Prepared" and e.data.get("node") == p for e in history)]
-    split = None
+    split: dict[str, Any] | None = None
     if commits:
         first, last = commits[0], commits[-1]
         together = [c[2] for c in commits if c[1] == first[1]]

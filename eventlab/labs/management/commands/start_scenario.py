@@ -1,3 +1,6 @@
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from eventlab.labs.models import Scenario
@@ -7,10 +10,10 @@ from eventlab.labs.services import start_scenario
 class Command(BaseCommand):
     help = "Start a new lab from a loaded scenario; prints its id, API token and join link."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("slug", help="The scenario's slug, e.g. demo-bank (see `loaddata`).")
 
-    def handle(self, slug: str, **options) -> str:
+    def handle(self, slug: str, **options: Any) -> str:
         scenario = Scenario.objects.filter(pk=slug).first()
         if scenario is None:
             known = ", ".join(Scenario.objects.values_list("slug", flat=True)) or "none loaded"
