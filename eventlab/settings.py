@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "eventlab.labs",
     "eventlab.bank",
     "eventlab.sagas",
+    "eventlab.compare",  # before twopc: its URLs under labs/<lab>/twopc/ must be tried before a 2PC run's
     "eventlab.twopc",
     "eventlab.resilience",
     "eventlab.live",
