@@ -9,7 +9,7 @@ class BankConfig(AppConfig):
         from eventlab.labs.models import Scenario
         from eventlab.labs.registry import LabPlugin, register
 
-        from . import api, live, urls
+        from . import api, handlers, live, projections, urls
         from .domain import Rejected
 
         register(LabPlugin(
@@ -18,4 +18,6 @@ class BankConfig(AppConfig):
             renderers={"bank": live.render_update},
             preset_model=Scenario,  # the bank's presets are the scenarios (demo_bank)
             fixtures=("demo_bank",),
+            projections=tuple(projections.ALL.values()), default_projections=tuple(projections.DEFAULT),
+            import_history=handlers.import_history,
         ))

@@ -33,9 +33,12 @@ class LabPlugin:
     fixtures: Sequence[str] = ()  # loaddata names `make setup` loads (manage.py loadlabfixtures)
     projections: Sequence[Any] = ()  # read models (eventstore.readmodels.Projection) the projector runs
     default_projections: Sequence[Any] = ()  # those switched on in a new lab
+    # (store, log, events, snapshot_every) -> recorded events: appends a Scenario's events (labs.models.Scenario)
+    import_history: Callable[..., Any] | None = None
 
 
 _plugins: dict[str, LabPlugin] = {}
+_projections: dict[str, Any] = {}  # every lab's projections by name, built on first use
 
 
 def register(plugin: LabPlugin) -> LabPlugin:
@@ -46,6 +49,7 @@ def register(plugin: LabPlugin) -> LabPlugin:
         if clash:
             raise ValueError(f"{plugin.key} and {other.key} both render live page {sorted(clash)}")
     _plugins[plugin.key] = plugin
+    _projections.clear()
     return plugin
 
 
@@ -74,3 +78,26 @@ def renderers() -> dict[str, Renderer]:
 def nav() -> list[LabPlugin]:
     """The labs the main nav links to."""
     return [p for p in plugins() if p.nav_label]
+
+
+def projections() -> dict[str, Any]:
+    """Every lab's read models by name (what the projector runs). Two labs may not register the same name."""
+    if not _projections:
+        for plugin in plugins():
+            for projection in plugin.projections:
+                if _projections.setdefault(projection.name, projection) is not projection:
+                    raise ValueError(f"two labs register a projection named {projection.name!r}")
+    return _projections
+
+
+def default_projections() -> list[str]:
+    """The names of the read models a new lab starts with."""
+    return [projection.name for plugin in plugins() for projection in plugin.default_projections]
+
+
+def scenario_importer() -> Callable[..., Any]:
+    """What appends a Scenario's events: the lab whose history scenarios hold (today the bank)."""
+    for plugin in plugins():
+        if plugin.import_history is not None:
+            return plugin.import_history
+    raise LookupError("no lab registered imports scenarios")
