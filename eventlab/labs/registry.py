@@ -30,6 +30,7 @@ class LabPlugin:
     api_errors: Sequence[type[Exception]] = ()  # domain refusals the API answers with 422 and their words
     renderers: Mapping[str, Renderer] = field(default_factory=dict)  # live page key -> its update renderer
     preset_model: Any = None  # a model with a `slug`: what "try it" and predict questions may start
+    run_pages: Any = None  # a simulation lab's pages (labs.runpages.RunPages): "try it" opens a preset through them
     fixtures: Sequence[str] = ()  # loaddata names `make setup` loads (manage.py loadlabfixtures)
     projections: Sequence[Any] = ()  # read models (eventstore.readmodels.Projection) the projector runs
     default_projections: Sequence[Any] = ()  # those switched on in a new lab

@@ -9,12 +9,12 @@ class ResilienceConfig(AppConfig):
     def ready(self) -> None:
         from eventlab.labs.registry import LabPlugin, register
 
-        from . import api, live, urls
+        from . import api, live, urls, views
         from .models import Preset
 
         register(LabPlugin(
             key="resilience", title="Resilience lab", nav_label="Resilience lab", nav_url="resilience-home",
             urlpatterns=urls.urlpatterns, api_router=api.router,
             renderers={"resilience": live.render_update},
-            preset_model=Preset, fixtures=("resilience_presets",),
+            preset_model=Preset, run_pages=views.PAGES, fixtures=("resilience_presets",),
         ))

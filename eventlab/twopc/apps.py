@@ -9,12 +9,12 @@ class TwoPCConfig(AppConfig):
     def ready(self) -> None:
         from eventlab.labs.registry import LabPlugin, register
 
-        from . import api, live, urls
+        from . import api, live, urls, views
         from .models import Preset
 
         register(LabPlugin(
             key="twopc", title="Two-phase commit lab", nav_label="2PC lab", nav_url="twopc-home",
             urlpatterns=urls.urlpatterns, api_router=api.router,
             renderers={"twopc": live.render_update},
-            preset_model=Preset, fixtures=("twopc_presets",),
+            preset_model=Preset, run_pages=views.PAGES, fixtures=("twopc_presets",),
         ))

@@ -73,6 +73,8 @@ def test_its_presets_are_known_to_the_course_and_loaded_by_setup(plugin):
     presets = set(plugin.preset_model.objects.values_list("slug", flat=True))
     assert presets, f"make setup loads no preset of {plugin.key}"
     assert presets <= known_presets()[plugin.key]
+    if plugin.run_pages is not None:  # "try it" opens its presets through its run pages
+        assert plugin.run_pages.presets is plugin.preset_model
 
 
 @pytest.mark.parametrize("plugin", PLUGINS, ids=KEYS)
