@@ -21,7 +21,7 @@ $(VENV)/.test: requirements-test.txt requirements.txt | $(BIN)/python
 
 setup: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --verbosity 0
-	$(BIN)/python manage.py loaddata demo_bank saga_presets twopc_presets resilience_presets quiz_questions --verbosity 0
+	$(BIN)/python manage.py loadlabfixtures --verbosity 0
 
 run: setup
 	@echo "EventLab on http://$(HOST):$(PORT)/"

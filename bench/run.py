@@ -338,10 +338,11 @@ def bench_learn() -> dict[str, object]:
     from django.urls import clear_url_caches, path
 
     from eventlab import urls
+    from eventlab.labs import registry
     from eventlab.learn.models import Question
     from eventlab.learn.topics import SLUGS
 
-    call_command("loaddata", "demo_bank", "saga_presets", "twopc_presets", "resilience_presets", verbosity=0)
+    call_command("loaddata", *(name for plugin in registry.plugins() for name in plugin.fixtures), verbosity=0)
     questions = ROOT / "fixtures" / "quiz_questions.json"
     call_command("loaddata", str(questions if questions.exists() else ROOT / "tests/e2e/learn_questions.json"),
                  verbosity=0)

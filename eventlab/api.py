@@ -9,14 +9,10 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 
-from eventlab.bank.api import router as bank_router
-from eventlab.bank.domain import Rejected
 from eventlab.eventstore.core import CommandIdReused, ConcurrencyError
+from eventlab.labs import registry
 from eventlab.labs.api import router as labs_router
-from eventlab.resilience.api import router as resilience_router
-from eventlab.sagas.api import router as sagas_router
 from eventlab.sim.runlog import Invalid, UnknownRun
-from eventlab.twopc.api import router as twopc_router
 
 
 class EventLabAPI(NinjaAPI):
@@ -49,10 +45,9 @@ api = EventLabAPI(
     urls_namespace="api",
 )
 api.add_router("/labs", labs_router)
-api.add_router("/labs", bank_router)
-api.add_router("/labs", sagas_router)
-api.add_router("/labs", twopc_router)
-api.add_router("/labs", resilience_router)
+for plugin in registry.plugins():  # every lab's router, from the lab registry (filled in each lab's ready())
+    if plugin.api_router is not None:
+        api.add_router("/labs", plugin.api_router)
 
 
 def _field(loc) -> str:
@@ -82,9 +77,14 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return api.create_response(request, {"detail": message}, status=404)
 
 
-@api.exception_handler(Rejected)
-def rejected(request: HttpRequest, exc: Rejected) -> HttpResponse:
+def rejected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A lab's domain refused the command: 422, in the domain's words."""
     return api.create_response(request, {"detail": str(exc)}, status=422)
+
+
+for plugin in registry.plugins():
+    for error in plugin.api_errors:
+        api.add_exception_handler(error, rejected)
 
 
 @api.exception_handler(Invalid)

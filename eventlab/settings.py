@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "eventlab.labs",
     "eventlab.bank",
     "eventlab.sagas",
+    "eventlab.compare",  # before twopc: its URLs under labs/<lab>/twopc/ must be tried before a 2PC run's
     "eventlab.twopc",
     "eventlab.resilience",
     "eventlab.live",
@@ -86,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "eventlab.labs.context_processors.labs",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },

@@ -33,7 +33,6 @@ FORK_KEYS = ("forked_from", "fork_step")
 # Sent when a learner's action brings a run to its end (request, page, run, outcome): the course records it as
 # progress (eventlab.learn) without the labs knowing about the course.
 run_finished = Signal()
-LABS: dict[str, RunPages] = {}  # each simulation lab's run pages, by page key (its views module makes them)
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,6 @@ class RunPages:
     given_from_form: Callable[[str, Any], dict[str, Any]]  # (action, POST) -> the run's input
     actions: tuple[str, ...]  # the buttons a run page posts ("reset" included)
     choices: dict[str, Any] = field(default_factory=dict)  # what the run page's forms offer
-
-    def __post_init__(self) -> None:
-        LABS[self.page] = self
 
     # --- a run in a view ----------------------------------------------------------------------------------------
 

@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
 
-from eventlab.bank import handlers as bank_handlers
-from eventlab.bank import projections as bank_projections
 from eventlab.eventstore.core import AppendResult
 from eventlab.eventstore.projector import Projector
 from eventlab.eventstore.recorder import DjangoEventStore
 from eventlab.eventstore.signals import appended
 
+from . import registry
 from .models import Lab, Scenario, hash_token
 
+
+class LabProjector(Projector):
+    """The projector over every lab's read models, as the lab registry has them: each lab registers its projections in
+    its AppConfig.ready(), after this module is imported, so they are looked up when used."""
+
+    def __init__(self, store: DjangoEventStore | None = None):
+        super().__init__((), store)
+
+    @property
+    def projections(self) -> dict[str, Any]:
+        return registry.projections()
+
+    @projections.setter
+    def projections(self, value: dict[str, Any]) -> None:
+        """Projector.__init__ sets its own: the registry is the only source here, so it is ignored."""
+
+
 store = DjangoEventStore()
-projector = Projector(bank_projections.ALL.values())
+projector = LabProjector(store)
 
 
 def create_lab(title: str = "Bank lab", kind: str = Lab.Kind.WORKING,
@@ -28,8 +45,8 @@ def create_lab(title: str = "Bank lab", kind: str = Lab.Kind.WORKING,
     with transaction.atomic():
         lab = Lab.objects.create(title=title, kind=kind, token_hash=hash_token(token))
         store.create_log(lab.id)
-        for projection in bank_projections.DEFAULT if read_models else ():
-            projector.enable(lab.id, projection.name)
+        for name in registry.default_projections() if read_models else ():
+            projector.enable(lab.id, name)
     return lab, token
 
 
@@ -37,7 +54,8 @@ def start_scenario(scenario: Scenario, title: str | None = None) -> tuple[Lab, s
     """A new lab whose log starts with the scenario's events, appended through the store one by one."""
     with transaction.atomic():  # a scenario that does not import leaves no half-made lab behind
         lab, token = create_lab(title=title or scenario.title)
-        write(lab, lambda s: AppendResult(bank_handlers.import_history(s, lab.id, scenario.events, lab.snapshot_every)))
+        import_history = registry.scenario_importer()
+        write(lab, lambda s: AppendResult(import_history(s, lab.id, scenario.events, lab.snapshot_every)))
     return lab, token
 
 

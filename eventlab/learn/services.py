@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eventlab.eventstore.core import AppendResult, NewEvent, fingerprint
+from eventlab.labs import registry
 from eventlab.labs.access import SESSION_CURRENT, SESSION_PERSONAL, add_to_session, session_labs
-from eventlab.labs.models import Lab, Scenario
+from eventlab.labs.models import Lab
 from eventlab.labs.services import create_lab, store, write
 
 from . import codeview
@@ -65,18 +66,13 @@ def record_lab_completed(sender, request, page: str, run, outcome: str, **kwargs
 
 
 def known_presets() -> dict[str, set[str]]:
-    """Every lab's presets that exist now: what a predict question's `lab` may name."""
-    from eventlab.resilience.models import Preset as ResiliencePreset
-    from eventlab.sagas.models import Preset as SagaPreset
-    from eventlab.twopc.models import Preset as TwoPCPreset
-
-    bank = {view for lab, view in LAB_VIEWS if lab == "bank"} | set(Scenario.objects.values_list("slug", flat=True))
-    return {
-        "bank": bank,
-        "sagas": set(SagaPreset.objects.values_list("slug", flat=True)),
-        "twopc": set(TwoPCPreset.objects.values_list("slug", flat=True)),
-        "resilience": set(ResiliencePreset.objects.values_list("slug", flat=True)),
-    }
+    """Every lab's presets that exist now (each lab registers its preset model): what a predict question's `lab` may
+    name. The bank's views count too: a bank question names a view of the bank lab."""
+    known = {p.key: set(p.preset_model.objects.values_list("slug", flat=True))
+             for p in registry.plugins() if p.preset_model is not None}
+    if "bank" in known:
+        known["bank"] |= {view for lab, view in LAB_VIEWS if lab == "bank"}
+    return known
 
 
 # --- The Event Sourcing page's code view: the learner's last bank command --------------------------------------------

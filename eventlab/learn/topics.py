@@ -40,7 +40,7 @@ LAB_VIEWS: dict[tuple[str, str], tuple[str, str]] = {
     ("twopc", "matrix"): ("twopc-matrix", ""),
     ("resilience", "lab"): ("resilience-lab", ""),
 }
-# The simulation labs, whose presets "try it" starts (eventlab.labs.runpages.LABS).
+# The simulation labs, whose presets "try it" starts (each registers its run pages in the lab registry).
 PRESET_LABS = ("sagas", "twopc", "resilience")
 
 

@@ -18,7 +18,7 @@ from django.template.loader import select_template
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from eventlab.labs import runpages
+from eventlab.labs import registry
 from eventlab.labs.views import working_lab
 
 from . import progress as events
@@ -235,7 +235,7 @@ def try_it(request: HttpRequest) -> HttpResponse:
         topic_slug = ""
     lab = working_lab(request)
     if target.preset:
-        response = runpages.LABS[target.lab].open_preset(request, lab, target.preset)
+        response = registry.get(target.lab).run_pages.open_preset(request, lab, target.preset)
     else:
         url_name, fragment = LAB_VIEWS[(target.lab, target.view)]
         response = redirect(reverse(url_name, args=[lab.id]) + (f"#{fragment}" if fragment else ""))

@@ -23,13 +23,14 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.html import escape
 
+from eventlab.labs import registry
 from eventlab.labs.access import session_may_use
 from eventlab.labs.models import Lab
 from eventlab.labs.services import projector
 
 from . import hub as hubs
 from .broadcast import group_for, wake_message
-from .hub import RENDERERS, slowed_projections
+from .hub import slowed_projections
 
 MAX_FRAME = 4096
 NOT_FOUND = 4404
@@ -58,7 +59,7 @@ def parse_view(text: str | None) -> dict[str, Any] | str:
     if at is not None and (isinstance(at, bool) or not isinstance(at, int) or at < 0):
         return "'at' must be a whole number, 0 or more."
     view["at"], view["pinned"] = at or 0, at is not None
-    if view["page"] not in RENDERERS:
+    if view["page"] not in registry.renderers():
         return f"Unknown page {str(view['page'])[:40]!r}."
     return view
 

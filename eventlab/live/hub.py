@@ -18,7 +18,6 @@ sockets can take, not ten per view. Renders are kept a short while (a few second
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 import weakref
 from collections import OrderedDict
@@ -29,15 +28,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from eventlab.eventstore.models import Checkpoint
+from eventlab.labs import registry
 from eventlab.labs.services import store
 
-RENDERERS = {  # page -> "module:function" rendering its updates (imported when first used: apps sit above live)
-    "bank": "eventlab.bank.live:render_update",
-    "saga": "eventlab.sagas.live:render_update",
-    "twopc": "eventlab.twopc.live:render_update",
-    "compare": "eventlab.twopc.compare_live:render_update",
-    "resilience": "eventlab.resilience.live:render_update",
-}
 MEMO = 256  # renders kept per lab
 KEEP = 5.0  # seconds a finished render stays reusable
 ARRIVALS = 1024  # wake-up ids remembered per lab
@@ -67,8 +60,7 @@ def view_key(view: dict[str, Any]) -> tuple:
 
 def render_sync(lab_id: str, after: int, view: dict[str, Any], known: frozenset[str]) -> Update:
     """The renderer for the view's page, and the lab's slowed projections, in one thread hop."""
-    module, _, function = RENDERERS[view["page"]].partition(":")
-    renderer = getattr(importlib.import_module(module), function)
+    renderer = registry.renderers()[view["page"]]  # each lab registers its pages' renderers
     messages, position, shown = renderer(lab_id, after, {**view, "after": after}, set(known))
     return Update(tuple(messages), position, frozenset(shown), slowed_projections(lab_id))
 

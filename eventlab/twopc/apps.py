@@ -5,3 +5,16 @@ class TwoPCConfig(AppConfig):
     name = "eventlab.twopc"
     label = "twopc"
     verbose_name = "Two-phase commit lab"
+
+    def ready(self) -> None:
+        from eventlab.labs.registry import LabPlugin, register
+
+        from . import api, live, urls, views
+        from .models import Preset
+
+        register(LabPlugin(
+            key="twopc", title="Two-phase commit lab", nav_label="2PC lab", nav_url="twopc-home",
+            urlpatterns=urls.urlpatterns, api_router=api.router,
+            renderers={"twopc": live.render_update},
+            preset_model=Preset, run_pages=views.PAGES, fixtures=("twopc_presets",),
+        ))

@@ -30,8 +30,8 @@ def free_port() -> int:
 def migrate(env: dict) -> None:
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--verbosity", "0"], check=True, env=env, cwd=ROOT)
-    fixtures = ["demo_bank", "saga_presets", "twopc_presets", "resilience_presets", "quiz_questions"]
-    subprocess.run([*manage, "loaddata", *fixtures, "--verbosity", "0"], check=True, env=env, cwd=ROOT)
+    # every registered lab's fixtures and the quiz questions, as `make setup` loads them
+    subprocess.run([*manage, "loadlabfixtures", "--verbosity", "0"], check=True, env=env, cwd=ROOT)
 
 
 def start_daphne(env: dict, log_path: Path) -> tuple[str, subprocess.Popen]:

@@ -1,4 +1,4 @@
-"""Saga vs 2PC pages, without a browser (eventlab.twopc.compare_views): the form starts a saga and a 2PC run with
+"""Saga vs 2PC pages, without a browser (eventlab.compare.views): the form starts a saga and a 2PC run with
 the same order, seed and counterpart faults; the pair page steps, runs, recovers and resets both (plainly and with
 htmx); the failure matrix runs in memory and replays a row as a run in the lab; bad input is a 422 in plain words that
 appends nothing; another session's lab, or a run that is not in this lab, is a 404; names are escaped; every page

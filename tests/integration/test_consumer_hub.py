@@ -27,17 +27,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def renders(monkeypatch):
-    """Every call of the bank page's renderer: (after, stream filter)."""
-    from eventlab.bank import live
+    """Every call of the bank page's renderer (as the lab registry hands it to the hub): (after, stream filter)."""
+    from eventlab.labs import registry
 
     calls = []
-    original = live.render_update
+    renderers = registry.get("bank").renderers
+    original = renderers["bank"]
 
     def counting(lab_id, after, view, known):
         calls.append((after, view["stream"]))
         return original(lab_id, after, view, known)
 
-    monkeypatch.setattr(live, "render_update", counting)
+    monkeypatch.setitem(renderers, "bank", counting)
     return calls
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from eventlab.twopc import compare_views
+from eventlab.compare import views as compare_views
 
 pytestmark = pytest.mark.django_db
 

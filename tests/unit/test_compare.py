@@ -1,4 +1,4 @@
-"""Saga vs 2PC on the pure engines (eventlab.twopc.compare and .matrix): the scenarios map faults as the API says,
+"""Saga vs 2PC on the pure engines (eventlab.compare.compare and .matrix): the scenarios map faults as the API says,
 the numbers read off each run are right, and the failure matrix ends every row in the course's words — with the
 invariants the course teaches (2PC is atomic and blocks only when the coordinator is down; a saga never does a side
 effect twice unless idempotency is off)."""
@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from eventlab.compare import compare, matrix
 from eventlab.sagas.runs import SagaRun
 from eventlab.sagas.runs import parse_start as saga_start
 from eventlab.sim.runlog import Invalid
-from eventlab.twopc import compare, matrix
 from eventlab.twopc.runs import TwoPCRun
 from eventlab.twopc.runs import parse_start as twopc_start
 

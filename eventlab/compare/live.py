@@ -15,9 +15,9 @@ from django.template.loader import render_to_string
 from eventlab.labs.models import Lab
 from eventlab.labs.services import store
 from eventlab.sagas import handlers as saga_handlers
+from eventlab.twopc.runs import LOG
 
-from .compare_views import pair_context
-from .runs import LOG
+from .views import pair_context
 
 PAIR = re.compile(r"([0-9a-f]{1,40})\.([0-9a-f]{1,40})")
 

@@ -1,5 +1,5 @@
 """Saga vs 2PC side by side, and the failure matrix of both. Thin: read the form, call the two labs' services and the
-pure comparison (eventlab.twopc.compare, .matrix), render. htmx requests get the pair's panel, plain requests the
+pure comparison (eventlab.compare.compare, .matrix), render. htmx requests get the pair's panel, plain requests the
 whole page (or a redirect), so everything works without JavaScript (just not live)."""
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from eventlab.labs.runpages import form_whole, order_from_form, restart
 from eventlab.labs.views import lab_bar_context
 from eventlab.sagas import services as saga_services
 from eventlab.sim.runlog import Invalid, UnknownRun
+from eventlab.twopc import services as twopc_services
+from eventlab.twopc.runs import DEFAULT_ORDER
 
 from . import compare, matrix
-from . import services as twopc_services
-from .runs import DEFAULT_ORDER
 
 FORM_ITEMS = 2  # item rows on the form
 PAIR_ACTIONS = ("step", "run", "recover", "reset")

@@ -18,10 +18,9 @@ from eventlab.sagas.runs import parse_start as saga_start
 from eventlab.sim.engine import network_messages
 from eventlab.sim.runlog import Invalid
 from eventlab.sim.validate import whole
-
-from .domain import OtherOrder
-from .runs import DEFAULT_ORDER, TwoPCRun
-from .runs import parse_start as twopc_start
+from eventlab.twopc.domain import OtherOrder
+from eventlab.twopc.runs import DEFAULT_ORDER, TwoPCRun
+from eventlab.twopc.runs import parse_start as twopc_start
 
 # --- Scenarios -------------------------------------------------------------------------------------------------------
 

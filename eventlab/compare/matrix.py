@@ -18,11 +18,11 @@ from eventlab.sagas.domain import SERVICES
 from eventlab.sagas.runs import SagaRun
 from eventlab.sagas.runs import parse_start as saga_start
 from eventlab.sim.runlog import MAX_STEPS, Invalid
+from eventlab.twopc.domain import CRASH_POINTS, PARTICIPANTS, PROTOCOL_LABELS, PROTOCOL_MESSAGES, PROTOCOLS, folded
+from eventlab.twopc.runs import DEFAULT_ORDER, TwoPCRun
+from eventlab.twopc.runs import parse_start as twopc_start
 
 from .compare import messages_sent
-from .domain import CRASH_POINTS, PARTICIPANTS, PROTOCOL_LABELS, PROTOCOL_MESSAGES, PROTOCOLS, folded
-from .runs import DEFAULT_ORDER, TwoPCRun
-from .runs import parse_start as twopc_start
 
 DELAY_MS = 5_000  # past both protocols' 2,000 ms timeouts
 RESTART_MS = 1_000
