@@ -18,7 +18,7 @@ from eventlab.sagas.domain import SERVICES
 from eventlab.sagas.runs import SagaRun
 from eventlab.sagas.runs import parse_start as saga_start
 from eventlab.sim.runlog import MAX_STEPS, Invalid
-from eventlab.twopc.domain import CRASH_POINTS, PARTICIPANTS, PROTOCOL_LABELS, PROTOCOL_MESSAGES, PROTOCOLS, folded
+from eventlab.twopc.domain import CRASH_POINTS, PARTICIPANTS, PROTOCOL_MESSAGES, PROTOCOLS, folded, variant_label
 from eventlab.twopc.runs import DEFAULT_ORDER, TwoPCRun
 from eventlab.twopc.runs import parse_start as twopc_start
 
@@ -94,17 +94,6 @@ class Row:
 
 
 # --- The cases -------------------------------------------------------------------------------------------------------
-
-
-def variant_label(options: dict[str, Any]) -> str:
-    parts = [PROTOCOL_LABELS[options.get("protocol", "presumed_abort")]]
-    if options.get("read_only"):
-        parts.append(f"read-only: {', '.join(options['read_only'])}")
-    if options.get("one_phase"):
-        parts.append("one-phase commit")
-    if options.get("cooperative"):
-        parts.append("cooperative termination")
-    return "; ".join(parts)
 
 
 def twopc_cases() -> list[Case]:

@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from eventlab.sim.engine import SimEvent
-from eventlab.sim.runlog import Invalid, RunLog
+from eventlab.sim.runlog import REPLAY_DROPS, Invalid, RunLog
 from eventlab.sim.validate import fault_specs, whole
 
 from .breaker import FAILURE_KINDS, MODES, BreakerSettings
@@ -299,7 +299,7 @@ class ResilienceRun:
         return dict(given)
 
     def replayed(self, data: dict[str, Any], until_step: int | None = None) -> None:
-        given = {k: v for k, v in data.items() if k not in ("predict", "prediction")}
+        given = {k: v for k, v in data.items() if k not in REPLAY_DROPS}
         if given["input"] == "run" and until_step is not None:  # back to a step inside a long Run
             given["ms"] = min(given.get("ms", 10_000), (until_step - self.steps) * TICK_MS)
             if given["ms"] < TICK_MS:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from eventlab.sim.runlog import RunLog, UnknownRun
 
+from .domain import OPERATOR_ACTIONS
 from .runs import SagaRun
 
 INPUT_EVENT = {"step": "SagaStepTaken", "faults": "SagaFaultsInjected", "recover": "SagaRecoverRequested",
-               "retry": "SagaDeadLetterActed", "compensate": "SagaDeadLetterActed",
-               "refund_anyway": "SagaDeadLetterActed"}
+               **dict.fromkeys(OPERATOR_ACTIONS, "SagaDeadLetterActed")}
 LOG = RunLog("saga", SagaRun, "SagaRunStarted", INPUT_EVENT)
 INPUTS = LOG.inputs
 

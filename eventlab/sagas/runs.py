@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 
 from eventlab.sim.engine import DELIVERIES, ENGINE_EVENTS, SimEvent
-from eventlab.sim.runlog import MAX_STEPS, Invalid
+from eventlab.sim.runlog import MAX_STEPS, REPLAY_DROPS, Invalid
 from eventlab.sim.validate import fault_specs, parse_order, whole
 
 from .domain import (
@@ -180,7 +180,7 @@ class SagaRun:
 
     def replayed(self, data: dict[str, Any], until_step: int | None = None) -> None:
         """Take an input again from the log (a prediction is remembered, not asked again)."""
-        self.act({k: v for k, v in data.items() if k not in ("predict", "prediction")})
+        self.act({k: v for k, v in data.items() if k not in REPLAY_DROPS})
         if "prediction" in data:
             self.predictions.append(data["prediction"])
 

@@ -15,7 +15,7 @@ from eventlab.labs.runpages import RunPages, form_whole, order_from_form
 from eventlab.labs.services import store
 
 from . import handlers, pictures, services
-from .domain import FAULT_KINDS, SERVICES
+from .domain import FAULT_KINDS, OPERATOR_ACTIONS, SERVICES
 from .models import Preset
 from .runs import MESSAGE_TYPES, MODES, OUTCOMES, Invalid, SagaRun, pending_compensations
 
@@ -122,7 +122,7 @@ def given_from_form(action: str, post) -> dict[str, Any]:
     if action == "faults":
         kind = post.get("kind", "")
         return {"input": "faults", "faults": [fault_from_form(post, kind) if kind in FAULT_KINDS else {"kind": kind}]}
-    if action in ("retry", "compensate", "refund_anyway"):
+    if action in OPERATOR_ACTIONS:
         return {"input": action, "dead_letter": post.get("dead_letter", "")[:40]}
     return {"input": action}
 
@@ -130,7 +130,7 @@ def given_from_form(action: str, post) -> dict[str, Any]:
 PAGES = RunPages(
     page="sagas", templates="sagas", lab_url="saga-lab", run_url="saga-run", services=services.SERVICE,
     presets=Preset, run_view=run_view, lab_context=lab_context, given_from_form=given_from_form,
-    actions=("step", "run", "recover", "faults", "retry", "compensate", "refund_anyway", "reset"),
+    actions=("step", "run", "recover", "faults", *OPERATOR_ACTIONS, "reset"),
 )
 start_preset = require_POST(PAGES.start_preset)
 run_page = require_GET(PAGES.run_page)

@@ -51,6 +51,19 @@ from eventlab.sim.engine import Context, Fault, Message, Node, SimEvent, Simulat
 PARTICIPANTS = ("orders", "payments", "inventory")
 PROTOCOLS = ("presumed_abort", "presumed_nothing")
 PROTOCOL_LABELS = {"presumed_abort": "presumed abort", "presumed_nothing": "presumed nothing (basic 2PC)"}
+
+
+def variant_label(options: dict[str, Any]) -> str:
+    """A run's protocol variant and options, in words (the defaults where an option is not given)."""
+    parts = [PROTOCOL_LABELS[options.get("protocol", "presumed_abort")]]
+    if options.get("read_only"):
+        parts.append(f"read-only: {', '.join(options['read_only'])}")
+    if options.get("one_phase"):
+        parts.append("one-phase commit")
+    if options.get("cooperative"):
+        parts.append("cooperative termination")
+    return "; ".join(parts)
+
 VOTE_TIMEOUT_MS = 2_000
 ACK_TIMEOUT_MS = 1_000  # then the decision is sent again to whoever has not acknowledged, backing off
 ACK_RESENDS = 4
@@ -195,9 +208,11 @@ class Coordinator:
             ctx.timer(ACK_TIMEOUT_MS, "AckTimeout", attempt=1)
 
     def send_decision(self, ctx: Context, participants: list[str], presumed: bool = False) -> None:
+        """The decision in the log, or (`presumed`) the abort presumed when there is no record of one."""
         extra = {"presumed": True} if presumed else {}
+        decision = "abort" if presumed else self.decision
         for participant in participants:
-            ctx.send(participant, "Commit" if self.decision == "commit" else "Rollback", txn=self.txn.get("txn"),
+            ctx.send(participant, "Commit" if decision == "commit" else "Rollback", txn=self.txn.get("txn"),
                      **extra)
 
     def answer(self, ctx: Context, participant: str) -> None:
@@ -211,9 +226,7 @@ class Coordinator:
             return
         ctx.record("PresumedAbort", participant=participant,
                    reason="no record of the transaction: it answers abort")
-        decision, self.decision = self.decision, "abort"
         self.send_decision(ctx, [participant], presumed=True)
-        self.decision = decision
 
     def acked(self, ctx: Context, participant: str) -> None:
         if self.state not in ("committing", "aborting") or participant in self.acks or participant not in self.told:
@@ -255,7 +268,6 @@ class Coordinator:
             # answer; its recovery tells the resource managers it is configured with (an XA recovery scan).
             ctx.record("PresumedAbort", participant=", ".join(self.sites),
                        reason="recovered with no decision in its log: presumed abort")
-            self.decision = "abort"
             self.send_decision(ctx, list(self.sites), presumed=True)
             self.decision = None
             self.state = "done"

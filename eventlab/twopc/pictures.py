@@ -14,7 +14,7 @@ from typing import Any
 from eventlab.sim.engine import SimEvent
 from eventlab.sim.sequence import layout
 
-from .domain import PROTOCOL_LABELS
+from .domain import variant_label
 from .runs import TwoPCRun
 
 LANES = [("client", "client"), ("coordinator", "coordinator"), ("orders", "orders"), ("payments", "payments"),
@@ -48,15 +48,7 @@ def short(text: str, longest: int = LONGEST) -> str:
 
 def variant(run: TwoPCRun) -> dict[str, Any]:
     """The run's protocol variant and options, in words."""
-    options = run.options
-    parts = [PROTOCOL_LABELS[options["protocol"]]]
-    if options["read_only"]:
-        parts.append(f"read-only: {', '.join(options['read_only'])}")
-    if options["one_phase"]:
-        parts.append("one-phase commit")
-    if options["cooperative"]:
-        parts.append("cooperative termination")
-    return {**options, "label": "; ".join(parts)}
+    return {**run.options, "label": variant_label(run.options)}
 
 
 def lanes(run: TwoPCRun) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ import hashlib
 from typing import Any, cast
 
 from eventlab.sim.engine import DELIVERIES, SimEvent, network_messages
-from eventlab.sim.runlog import MAX_STEPS, Invalid, RunLog
+from eventlab.sim.runlog import MAX_STEPS, REPLAY_DROPS, Invalid, RunLog
 from eventlab.sim.validate import fault_specs, parse_order, whole
 
 from .domain import (
@@ -64,10 +64,6 @@ def _fault(kind: str, spec: dict[str, Any], participants: list[str]) -> dict[str
     if kind == "delay":
         fault["ms"] = whole(spec.get("ms", 5_000), "ms", 1, MAX_DELAY_MS)
     return fault
-
-
-OPTIONS_HELP = ("protocol (presumed_abort or presumed_nothing), read_only (participants with nothing to write), "
-                "one_phase (true with a single participant), cooperative (true or false)")
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -223,7 +219,7 @@ class TwoPCRun:
 
     def replayed(self, data: dict[str, Any], until_step: int | None = None) -> None:
         """Take an input again from the log (a prediction is remembered, not asked again)."""
-        self.act({k: v for k, v in data.items() if k not in ("predict", "prediction")})
+        self.act({k: v for k, v in data.items() if k not in REPLAY_DROPS})
         if "prediction" in data:
             self.predictions.append(data["prediction"])
 
@@ -379,7 +375,6 @@ class TwoPCRun:
 
 
 RELEASES = ("Committed", "RolledBack", "VotedNo", "VotedReadOnly")
-DURABLE_STATES = {"prepared", "committed", "aborted"}
 
 
 def costs(history: list[SimEvent], nodes: list[str]) -> dict[str, Any]:
