@@ -130,10 +130,8 @@ class CircuitBreaker:
         self.not_permitted += 1
         return False
 
-    def counts_as(self, kind: str | None) -> str:
-        """How a call's outcome is recorded: "success", "failure", or "ignored" (kind None: it succeeded)."""
-        if kind is None:
-            return "success"
+    def counts_as(self, kind: str) -> str:
+        """How a failed call of this kind is recorded: "failure", "ignored", or "success" (a kind not recorded)."""
         if kind in self.settings.ignore:
             return "ignored"
         return "failure" if kind in self.settings.record else "success"

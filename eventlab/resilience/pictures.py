@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from .breaker import CLOSED, DISABLED, FAILURE_KINDS, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, OPEN
-from .retry import schedule
+from .retry import JITTERS, schedule
 from .runs import ResilienceRun
 from .system import SERVICES
 
@@ -321,7 +321,6 @@ def by_service(run: ResilienceRun) -> dict[str, Any]:
 # --- Retry --------------------------------------------------------------------------------------------------------
 
 RT_LEFT, RT_WIDTH, RT_ROW = 150, 540, 46
-JITTER_ROWS = ("none", "randomized", "full", "equal", "decorrelated")
 
 
 def jitter_label(retry: Any, jitter: str) -> str:
@@ -348,12 +347,12 @@ def retry_timeline(run: ResilienceRun) -> dict[str, Any] | None:
     if retry is None or retry.max_attempts < 2:
         return None
     seed = run.started["seed"]
-    waits_of = {j: schedule(replace(retry, jitter=j), random.Random(seed)) for j in JITTER_ROWS}
+    waits_of = {j: schedule(replace(retry, jitter=j), random.Random(seed)) for j in JITTERS}
     plain, jitter = waits_of["none"], retry.jitter if retry.jitter != "none" else "full"
     horizon = max(max(sum(w) for w in waits_of.values()), 1)
     scale = RT_WIDTH / horizon
     rows = []
-    for n, kind in enumerate(JITTER_ROWS):
+    for n, kind in enumerate(JITTERS):
         waits = waits_of[kind]
         this_run = kind == retry.jitter
         y = 26 + n * RT_ROW
@@ -374,7 +373,7 @@ def retry_timeline(run: ResilienceRun) -> dict[str, Any] | None:
     ticks = _ticks(horizon)
     totals = run.totals()
     admitted = totals["requests"] - sum(totals["outcomes"].get(k, 0) for k in GATEWAY_REFUSALS)
-    count = len(JITTER_ROWS)
+    count = len(JITTERS)
     return {
         "settings": retry, "rows": rows, "width": RT_LEFT + RT_WIDTH + 40, "height": 26 + count * RT_ROW + 20,
         "axis_y": 26 + count * RT_ROW - 6,

@@ -400,7 +400,7 @@ class System:
         breaker = self.breakers.get(call.service)
         if breaker is not None:
             duration = self.clock_ms - call.started_ms if duration_ms is None else duration_ms
-            breaker.record(self.clock_ms, failed, duration, kind if failed else None)
+            breaker.record(self.clock_ms, failed, duration, kind)
             self._report_transitions()
 
     def _failed(self, call: Call, outcome: str, why: str) -> None:
