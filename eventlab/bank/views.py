@@ -249,10 +249,10 @@ def readmodels_context(lab: Lab, account: str | None) -> dict[str, Any]:
 
 
 def statement_lines(lab: Lab, account: str | None) -> list[dict[str, Any]]:
-    if not account:
-        return []
     """The account's newest LIVE_ROWS statement lines, newest first, read by key (the account's own row holds its
     line count), so as many rows as shown however long the statement is."""
+    if not account:
+        return []
     running = projector.docs_at(lab.id, "statements", [account]).get(account)
     if not running:
         return []

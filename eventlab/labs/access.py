@@ -21,6 +21,14 @@ def session_labs(session: SessionBase) -> list[str]:
     return list(session.get(SESSION_LABS, []))
 
 
+def current_lab(session: SessionBase) -> Lab | None:
+    """The session's working lab, if it has one yet (add_to_session makes only working labs current)."""
+    lab_id = session.get(SESSION_CURRENT)
+    if lab_id and lab_id in session_labs(session):
+        return Lab.objects.filter(pk=lab_id).first()
+    return None
+
+
 def add_to_session(session: SessionBase, lab: Lab, current: bool = True) -> None:
     labs = [lab_id for lab_id in session_labs(session) if lab_id != lab.id]
     labs.append(lab.id)

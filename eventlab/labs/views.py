@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from .access import SESSION_CURRENT, add_to_session, lab_for, session_labs
+from .access import SESSION_CURRENT, add_to_session, current_lab, lab_for, session_labs
 from .models import Lab, Scenario, hash_token
 from .services import create_lab, start_scenario, store
 
@@ -20,10 +20,7 @@ def working_lab(request: HttpRequest) -> Lab:
     picked = request.GET.get("lab")
     if picked is not None:
         return lab_for(request, picked)  # 404 unless this session has it
-    lab = None
-    lab_id = request.session.get(SESSION_CURRENT)
-    if lab_id and lab_id in session_labs(request.session):
-        lab = Lab.objects.filter(pk=lab_id).first()
+    lab = current_lab(request.session)
     if lab is None:
         # A session's first lab starts from the demo scenario when it is loaded, else empty.
         demo = Scenario.objects.filter(pk=DEMO_SCENARIO).first()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from eventlab.eventstore.core import AppendResult, NewEvent, fingerprint
 from eventlab.labs import registry
-from eventlab.labs.access import SESSION_CURRENT, SESSION_PERSONAL, add_to_session, session_labs
+from eventlab.labs.access import SESSION_PERSONAL, add_to_session, current_lab, session_labs
 from eventlab.labs.models import Lab
 from eventlab.labs.services import create_lab, store, write
 
@@ -126,8 +126,7 @@ def code_view(session) -> dict:
     from eventlab.bank.handlers import load_account
 
     source = codeview.load()
-    lab_id = session.get(SESSION_CURRENT)
-    lab = Lab.objects.filter(pk=lab_id, kind=Lab.Kind.WORKING).first() if lab_id in session_labs(session) else None
+    lab = current_lab(session)
     entry = (session.get(SESSION_BANK_COMMANDS) or {}).get(lab.id) if lab is not None else None
     view: dict = {"lab": lab, "last": entry, "handled": None, "decide_branch": None, "evolve_branches": (),
                   "path": "eventlab/bank/domain.py"}
