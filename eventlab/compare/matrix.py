@@ -17,7 +17,7 @@ from typing import Any
 from eventlab.sagas.domain import SERVICES
 from eventlab.sagas.runs import SagaRun
 from eventlab.sagas.runs import parse_start as saga_start
-from eventlab.sim.runlog import MAX_STEPS, Invalid
+from eventlab.sim.runlog import MAX_STEPS, Invalid, run_to_the_end
 from eventlab.twopc.domain import CRASH_POINTS, PARTICIPANTS, PROTOCOL_MESSAGES, PROTOCOLS, folded, variant_label
 from eventlab.twopc.runs import DEFAULT_ORDER, TwoPCRun
 from eventlab.twopc.runs import parse_start as twopc_start
@@ -229,27 +229,13 @@ def _acted(case_: Case, history: list) -> bool:
     return True  # a No vote, a decline, a failing warehouse, idempotency off: set from the start
 
 
-def _to_the_end(run: Any) -> bool:
-    """Step until nothing is in flight; recover what crashed (as a person would) and carry on. Returns whether a
-    person had to recover something."""
-    recovered = False
-    run.sim.run(max_steps=MAX_STEPS)
-    for _ in range(3):
-        if not run.sim.crashed:
-            break
-        recovered = True
-        run.act({"input": "recover"})
-        run.sim.run(max_steps=MAX_STEPS - run.steps)
-    return recovered
-
-
 def run_twopc(case_: Case, seed: int = 1) -> Row | None:
     run = TwoPCRun(case_.key, twopc_start(start(case_, seed)))
     run.sim.run(max_steps=MAX_STEPS)
     if not _acted(case_, run.history):
         return None
     blocked = run.outcome == "blocked"
-    recovered = _to_the_end(run)
+    recovered = run_to_the_end(run)
     final = TWOPC_OUTCOMES.get(run.outcome, run.outcome)
     states = {p.state for name, p in folded(run.sim).items() if name != "coordinator"} - {"read_only"}
     held = [name for name, p in run.participant_states().items() if p["locks"]]
@@ -273,7 +259,7 @@ def run_saga(case_: Case, seed: int = 1) -> Row | None:
     run.sim.run(max_steps=MAX_STEPS)
     if not _acted(case_, run.history):
         return None
-    recovered = _to_the_end(run)
+    recovered = run_to_the_end(run)
     outcome = SAGA_OUTCOMES.get(run.state, run.state)
     services = run.services()
     charged, held, shipped = (services["payments"]["charged"], services["payments"]["held"],

@@ -124,6 +124,20 @@ class RunCache:
 CacheKey = tuple[int, str, str]  # (id of the store, the lab's log, the run's stream)
 
 
+def run_to_the_end(run: Any) -> bool:
+    """On the pure engine, no log: step until nothing is in flight; recover what crashed (as a person would) and
+    carry on. Returns whether a person had to recover something."""
+    recovered = False
+    run.sim.run(max_steps=MAX_STEPS)
+    for _ in range(3):
+        if not run.sim.crashed:
+            break
+        recovered = True
+        run.act({"input": "recover"})
+        run.sim.run(max_steps=MAX_STEPS - run.steps)
+    return recovered
+
+
 def engine_events(events: list[SimEvent]) -> list[NewEvent]:
     return [NewEvent(e.type, {"step": e.step, "at_ms": e.at_ms, **e.data}) for e in events]
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
+from functools import lru_cache
 from typing import Any, cast
 
 from eventlab.sim.engine import DELIVERIES, SimEvent, network_messages
-from eventlab.sim.runlog import MAX_STEPS, REPLAY_DROPS, Invalid, RunLog
+from eventlab.sim.runlog import MAX_STEPS, REPLAY_DROPS, Invalid, RunLog, run_to_the_end
 from eventlab.sim.validate import fault_specs, parse_order, whole
 
 from .domain import (
@@ -429,17 +431,19 @@ def readers(history: list[SimEvent], participants: list[str]) -> dict[str, Any]:
 def side_by_side(started: dict[str, Any]) -> list[dict[str, Any]]:
     """This run's start (its order, seed, participants, faults and options) run to the end under each variant on the
     pure engine — a crashed node recovered as a person would — with what each cost: the presumed-abort and
-    presumed-nothing columns of the run page."""
+    presumed-nothing columns of the run page. Seeded, so worked out once per start in this process (read only)."""
+    return _side_by_side(json.dumps(started, sort_keys=True))
+
+
+@lru_cache(maxsize=64)
+def _side_by_side(started_json: str) -> list[dict[str, Any]]:
+    started = json.loads(started_json)
     columns = []
     for protocol in PROTOCOLS:
         run = TwoPCRun(f"side-{protocol}", {**started, "protocol": protocol})
         run.sim.run(max_steps=MAX_STEPS)
         blocked = run.outcome == "blocked"
-        for _ in range(3):
-            if not run.sim.crashed:
-                break
-            run.act({"input": "recover"})
-            run.sim.run(max_steps=MAX_STEPS - run.steps)
+        run_to_the_end(run)
         spent = run.costs()
         columns.append({"protocol": protocol, "label": PROTOCOL_LABELS[protocol], "outcome": run.outcome,
                         "blocked": blocked, "coordinator_forced": spent["coordinator_forced"],
