@@ -188,6 +188,12 @@ def restart(started: dict[str, Any]) -> dict[str, Any]:
     return again
 
 
+def last_prediction(run: Any, outcomes: dict[str, str]) -> dict[str, Any] | None:
+    """The learner's prediction for the step the run is at, with both outcomes in words (None if there was none)."""
+    last = run.predictions[-1] if run.predictions and run.predictions[-1]["step"] == run.steps else None
+    return last and {**last, "predicted_text": outcomes[last["predicted"]], "happened_text": outcomes[last["happened"]]}
+
+
 def form_whole(text: str | None, default: int | str | None = None) -> int | str | None:
     """A form field's whole number, signed (kept as text when it is not one, so the lab's validation names it), or
     `default` if blank."""

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from eventlab.labs.access import lab_for
 from eventlab.labs.models import Lab
-from eventlab.labs.runpages import RunPages
+from eventlab.labs.runpages import RunPages, last_prediction
 from eventlab.labs.services import store
 from eventlab.sim.runlog import Invalid
 
@@ -259,7 +259,6 @@ def _request_id(raw: str | None) -> int | None:
 def run_view(run: ResilienceRun, query: Any = None) -> dict[str, Any]:
     """Everything the run panel draws (`?request=<id>` picks the request whose trace is drawn)."""
     wanted = _request_id((query or {}).get("request"))
-    last = run.predictions[-1] if run.predictions and run.predictions[-1]["step"] == run.steps else None
     chosen = pictures.chosen_request(run, wanted)
     ticks = run.sim.ticks
     return {
@@ -267,8 +266,7 @@ def run_view(run: ResilienceRun, query: Any = None) -> dict[str, Any]:
         "clock_s": run.sim.clock_ms // 1000, "totals": run.totals(), "tick": ticks[-1] if ticks else None,
         "error_pct": pictures.error_pct(ticks[-1]) if ticks else None,
         "happenings": pictures.happenings(run), "prompt": run.prompt(),
-        "prediction": last and {**last, "predicted_text": OUTCOMES[last["predicted"]],
-                                "happened_text": OUTCOMES[last["happened"]]},
+        "prediction": last_prediction(run, OUTCOMES),
         "system": pictures.system_diagram(run), "registry": pictures.registry(run),
         "breakers": pictures.breaker_views(run), "pools": pictures.pools(run), "by_service": pictures.by_service(run),
         "retry": pictures.retry_timeline(run), "charts": pictures.charts(run), "bands": pictures.breaker_bands(run),

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from eventlab.labs.access import lab_for
 from eventlab.labs.models import Lab
-from eventlab.labs.runpages import RunPages, form_whole, order_from_form
+from eventlab.labs.runpages import RunPages, form_whole, last_prediction, order_from_form
 from eventlab.labs.services import store
 
 from . import handlers, pictures, services
@@ -96,15 +96,13 @@ def announcement(run: SagaRun) -> str:
 
 def run_view(run: SagaRun, query: Any = None) -> dict[str, Any]:
     """Everything the run panel draws."""
-    last = run.predictions[-1] if run.predictions and run.predictions[-1]["step"] == run.steps else None
     return {
         "state": run.state, "state_label": STATE_LABELS[run.state], "announce": announcement(run), "done": run.done,
         "pending": run.pending(), "crashed": sorted(run.sim.crashed),
         "services": run.services(), "dead_letters": run.dead_letters(), "steps": run.step_list(),
         "saga_log": run.saga_log() if run.mode == "orchestration" else None,
         "pending_compensations": pending_compensations(run), "prompt": run.prompt(),
-        "prediction": last and {**last, "predicted_text": OUTCOMES[last["predicted"]],
-                                "happened_text": OUTCOMES[last["happened"]]},
+        "prediction": last_prediction(run, OUTCOMES),
         "sequence": pictures.sequence(run), "machine": pictures.state_machine(run),
         "trace": pictures.waterfall(run), "idle": None if run.sim.pending() else run.idle_reason(),
         "fault_kinds": FAULT_KINDS, "services_names": SERVICES, "message_types": MESSAGE_TYPES,

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from eventlab.labs.access import lab_for
 from eventlab.labs.models import Lab
-from eventlab.labs.runpages import RunPages, form_whole, order_from_form
+from eventlab.labs.runpages import RunPages, form_whole, last_prediction, order_from_form
 from eventlab.labs.services import store
 from eventlab.sim.runlog import Invalid
 
@@ -92,11 +92,9 @@ def announcement(run: TwoPCRun) -> str:
 
 def run_view(run: TwoPCRun, query: Any = None) -> dict[str, Any]:
     """Everything the run panel draws."""
-    last = run.predictions[-1] if run.predictions and run.predictions[-1]["step"] == run.steps else None
     return {
         "prompt": run.prompt(),
-        "prediction": last and {**last, "predicted_text": OUTCOMES[last["predicted"]],
-                                "happened_text": OUTCOMES[last["happened"]]},
+        "prediction": last_prediction(run, OUTCOMES),
         "variant": pictures.variant(run), "costs": run.costs(), "readers": run.readers(),
         "side_by_side": side_by_side(run.started),
         "announce": announcement(run), "done": run.done, "idle": None if run.sim.pending() else run.idle_reason(),
