@@ -13,6 +13,10 @@ from eventlab.eventstore.core import RecordedEvent, iso
 from eventlab.eventstore.readmodels import Projection, Rows
 
 LARGE = Decimal("1000.00")
+# The bank's events: each read model folds only these (eventstore.readmodels.Projection.event_types), so another
+# lab's write in the same lab log (a saga step, a quiz answer) does no bank read-model work.
+ACCOUNT_EVENTS = frozenset({"AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed"})
+MONEY_EVENTS = frozenset({"MoneyDeposited", "MoneyWithdrawn"})
 
 
 def signed_amount(event: RecordedEvent) -> Decimal:
@@ -24,6 +28,7 @@ class Balances(Projection):
     name = "balances"
     title = "Accounts"
     description = "Every account with its owner, balance and status: the list a teller would look at."
+    event_types = ACCOUNT_EVENTS
 
     def apply(self, rows: Rows, event: RecordedEvent) -> None:
         account_id = cast(str, event.data.get("account_id"))  # every bank event names its account
@@ -51,6 +56,7 @@ class Statements(Projection):
     name = "statements"
     title = "Statements"
     description = "One line per transaction with the running balance, per account: what a bank statement shows."
+    event_types = ACCOUNT_EVENTS
 
     def apply(self, rows: Rows, event: RecordedEvent) -> None:
         if event.type not in ("AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed"):
@@ -72,6 +78,7 @@ class Summary(Projection):
     name = "summary"
     title = "Bank summary"
     description = "Totals across the bank: accounts open and closed, money in, money out, money held."
+    event_types = ACCOUNT_EVENTS
 
     def apply(self, rows: Rows, event: RecordedEvent) -> None:
         doc = rows.get("bank") or {"open": 0, "closed": 0, "deposits": 0, "deposited": "0.00",
@@ -98,6 +105,7 @@ class LargeTransactions(Projection):
     name = "large_transactions"
     title = "Large transactions"
     description = f"Every deposit or withdrawal of {LARGE:,} or more: the list a fraud team would watch."
+    event_types = MONEY_EVENTS
 
     def apply(self, rows: Rows, event: RecordedEvent) -> None:
         if event.type in ("MoneyDeposited", "MoneyWithdrawn") and abs(signed_amount(event)) >= LARGE:
@@ -111,6 +119,7 @@ class DailyTotals(Projection):
     name = "daily_totals"
     title = "Daily totals"
     description = "Money in and out per calendar day (UTC): the report finance asks for every morning."
+    event_types = MONEY_EVENTS
 
     def apply(self, rows: Rows, event: RecordedEvent) -> None:
         if event.type not in ("MoneyDeposited", "MoneyWithdrawn"):

@@ -8,12 +8,13 @@ apply, write the rows, and move the checkpoint by compare-and-set, so two projec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .core import RecordedEvent
 from .models import Checkpoint, ReadModelRow
 from .readmodels import Doc, Projection
 from .recorder import DjangoEventStore
@@ -117,7 +118,8 @@ class Projector:
                     continue
                 rows = DatabaseRows(lab, checkpoint.projection, empty=checkpoint.position == 0)
                 for event in todo:
-                    projection.apply(rows, event)
+                    if projection.handles(event):  # another lab's events only move the checkpoint
+                        projection.apply(rows, event)
                 rows.flush()
                 moved = Checkpoint.objects.filter(pk=checkpoint.pk, position=checkpoint.position).update(
                     position=todo[-1].position, moved_at=timezone.now()
@@ -139,9 +141,23 @@ class Projector:
             )
             return self._apply_batch(lab, [name], 1, force=False) if due else 0
 
-    def run_inline(self, lab: str) -> None:
-        """Inside a command's transaction: bring every inline, running projection up to the new head."""
-        self.catch_up(lab, [c.projection for c in self.checkpoints(lab) if c.mode == Checkpoint.Mode.INLINE])
+    def run_inline(self, lab: str, appended: Sequence[RecordedEvent] = ()) -> None:
+        """Inside a command's transaction: bring every inline, running projection up to the new head.
+
+        Given the events just `appended`, a projection that handles none of them (another lab's read model: a saga
+        step in a lab whose bank read models are on) does no read-model work: if its checkpoint stood right before
+        them, one statement moves it (and every other such one) past them; only the others catch up."""
+        inline = [c for c in self.checkpoints(lab) if c.mode == Checkpoint.Mode.INLINE]
+        if appended:
+            before, head = appended[0].position - 1, appended[-1].position
+            idle = [c.projection for c in inline if not c.paused and c.position == before
+                    and not any(self.projections[c.projection].handles(e) for e in appended)]
+            if idle:
+                Checkpoint.objects.filter(lab=lab, projection__in=idle, position=before).update(
+                    position=head, moved_at=timezone.now())
+                inline = [c for c in inline if c.projection not in idle]
+        if inline:
+            self.catch_up(lab, [c.projection for c in inline])
 
     def run_async(self, lab: str) -> bool:
         """After commit: catch up async projections that are not slowed down. True if any moved."""

@@ -23,11 +23,19 @@ class Rows(Protocol):
 
 
 class Projection:
-    """Subclass with a `name`, a `title`, a one-line `description` and `apply(rows, event)`."""
+    """Subclass with a `name`, a `title`, a one-line `description`, the `event_types` it folds and
+    `apply(rows, event)`.
+
+    `event_types` is what a projection declares it handles: the projector never applies any other event to it, and a
+    write appending none of them does no work for it (its checkpoint only moves past them). None: every event."""
 
     name: str = ""
     title: str = ""
     description: str = ""
+    event_types: frozenset[str] | None = None
+
+    def handles(self, event: RecordedEvent) -> bool:
+        return self.event_types is None or event.type in self.event_types
 
     def apply(self, rows: Rows, event: RecordedEvent) -> None:
         raise NotImplementedError
@@ -51,5 +59,6 @@ def rebuild(projection: Projection, events: Iterable[RecordedEvent]) -> dict[str
     """The read model as a fresh fold of `events`: what every incrementally updated read model must equal."""
     rows = InMemoryRows()
     for event in events:
-        projection.apply(rows, event)
+        if projection.handles(event):
+            projection.apply(rows, event)
     return rows.docs

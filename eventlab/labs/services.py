@@ -65,7 +65,7 @@ def write(lab: Lab, append: Callable[[DjangoEventStore], AppendResult]) -> Appen
         store.lock(lab.id)  # decide on state no other writer of this lab can change before we append
         result = append(store)
         if result.events and not result.duplicate:
-            projector.run_inline(lab.id)
+            projector.run_inline(lab.id, result.events)
             # Robust: the events are stored; a failing broadcast must not turn the reply into an error.
             transaction.on_commit(lambda: after_commit(lab.id), robust=True)
     return result
