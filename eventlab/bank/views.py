@@ -24,13 +24,13 @@ from eventlab.labs import readmodels
 from eventlab.labs.access import lab_for
 from eventlab.labs.models import Lab
 from eventlab.labs.services import projector, store
+from eventlab.labs.signals import command_handled
 from eventlab.labs.views import lab_bar_context, working_lab
 
 from . import services
 from .api import parse_instant
 from .domain import Rejected, fold, from_recorded, parse_account_id, stream_name
 from .projections import statement_key
-from .signals import command_handled
 
 PAGE_SIZE = 25
 BANK_TYPES = ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed"]

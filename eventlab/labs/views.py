@@ -7,12 +7,20 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from . import registry
 from .access import SESSION_CURRENT, add_to_session, current_lab, lab_for, session_labs
 from .models import Lab, Scenario, hash_token
 from .services import create_lab, start_scenario, store
 
 DEMO_SCENARIO = "demo-bank"
-LAB_PAGES = {"bank": "bank-lab", "sagas": "saga-lab", "twopc": "twopc-lab", "resilience": "resilience-lab"}
+
+
+def lab_page_url(key: str | None) -> str:
+    """The URL name of a lab's page in one lab (the lab registry's `lab_url`); the first lab's for an unknown key."""
+    plugin = registry.find(key or "")
+    if plugin is not None and plugin.lab_url:
+        return plugin.lab_url
+    return next(p.lab_url for p in registry.plugins() if p.lab_url)
 
 
 def working_lab(request: HttpRequest) -> Lab:
@@ -36,8 +44,7 @@ def lab_bar_context(request: HttpRequest, lab: Lab, page: str) -> dict[str, Any]
     return {
         "lab": lab,
         "lab_page": page,
-        "switch_url": {"bank": "bank-home", "sagas": "saga-home", "twopc": "twopc-home",
-                       "resilience": "resilience-home"}[page],
+        "switch_url": registry.get(page).nav_url,
         "labs": Lab.objects.filter(pk__in=session_labs(request.session), kind=Lab.Kind.WORKING),
         "join_url": request.build_absolute_uri(lab.join_url),
         "head": store.head(lab.id),
@@ -51,7 +58,7 @@ def new_lab(request: HttpRequest) -> HttpResponse:
     scenario = Scenario.objects.filter(pk=request.POST.get("scenario", "")[:64]).first()
     lab, _token = start_scenario(scenario) if scenario else create_lab()
     add_to_session(request.session, lab)
-    return redirect(LAB_PAGES.get(request.POST.get("page"), "bank-lab"), lab_id=lab.id)
+    return redirect(lab_page_url(request.POST.get("page")), lab_id=lab.id)
 
 
 @require_POST

@@ -2,7 +2,8 @@
 read from its source file so the page never drifts from the code, highlighted on the server with Pygments, beside the
 course guide's Scala/Akka version — with the branch that handled the learner's last bank command lit.
 
-Pure Python (no Django). The branches are found in the source's syntax tree (the `ast` module), never by hard-coded
+Pure Python (no Django), and it imports no lab: the domain module it shows is `domain_of()`, which the course's
+AppConfig.ready() points at the lab registry's code view (the lab that registers one: today the bank). The branches are found in the source's syntax tree (the `ast` module), never by hard-coded
 line numbers: each `case` of `decide`'s matches, each `if … raise` refusal in it, and each `case` of `evolve`.
 Which branch handled a command is found by running `decide` itself on the state the command saw: a refusal is located
 by the line its `Rejected` was raised from (the traceback), an accepted command by its command class's `case`.
@@ -15,16 +16,22 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from types import ModuleType
+from typing import Any
 
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, ScalaLexer
 
-from eventlab.bank import domain
 
+def _no_domain() -> ModuleType:
+    raise LookupError("no lab's domain is shown: the course's AppConfig.ready() sets codeview.domain_of")
+
+
+domain_of: Callable[[], ModuleType] = _no_domain
 CSS_CLASS = "code"  # the wrapper class; static/eventlab/code.css styles it (made by `css()` below)
 SHOWN = ("evolve", "decide")  # the functions shown, in the order they stand in the module
 
@@ -86,7 +93,7 @@ class Source:
 
 
 def source_path() -> str:
-    return os.path.abspath(domain.__file__)
+    return os.path.abspath(str(domain_of().__file__))
 
 
 def load() -> Source:
@@ -172,9 +179,10 @@ class Handled:
     evolve: tuple[Branch, ...]  # for an accepted command: the case of evolve that folds each of its events
 
 
-def handled_by(state: domain.Account, command: domain.Command, source: Source | None = None) -> Handled:
+def handled_by(state: Any, command: Any, source: Source | None = None) -> Handled:
     """Run `decide(state, command)` — pure, so running it again changes nothing — and locate the branch it took."""
     source = source or load()
+    domain = domain_of()
     try:
         events = domain.decide(state, command)
     except domain.Rejected as rejected:
@@ -193,7 +201,7 @@ def _raised_from(error: BaseException) -> int:
     line = 0
     tb = error.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code is domain.decide.__code__:
+        if tb.tb_frame.f_code is domain_of().decide.__code__:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line

@@ -32,8 +32,8 @@ class Question(models.Model):
     anchor = models.CharField(max_length=32, choices=list(SECTIONS), default="what",
                               help_text="The section of the topic page that explains it.")
     lab = models.JSONField(default=dict, blank=True,
-                           help_text='Predict questions: {"lab": "sagas"|"twopc"|"resilience"|"bank", '
-                                     '"preset": "<preset slug>"}; otherwise {}.')
+                           help_text='Predict questions: {"lab": "<a lab\'s key>", "preset": "<one of its presets '
+                                     'or views>"}; otherwise {}.')
 
     class Meta:
         ordering = ["topic", "position", "slug"]

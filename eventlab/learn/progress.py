@@ -179,24 +179,26 @@ def apply(progress: Progress, event: RecordedEvent) -> None:
 # --- Where the learner is on the course's two pictures --------------------------------------------------------------
 
 
-def milestones(diagram: str, progress: Progress) -> list[tuple[str, bool]]:
-    """What moves a learner along a picture's stages: one milestone per step, in order."""
+def milestones(diagram: str, progress: Progress, labs: Mapping[str, str] | None = None) -> list[tuple[str, bool]]:
+    """What moves a learner along a picture's stages: one milestone per step, in order. `labs` maps a topic to the
+    key of the lab that shows it (its "try it", from the lab registry): trying that lab is a milestone."""
+    labs = labs or {}
     if diagram == PIPELINE:
         return [("read the Event Sourcing page", "event-sourcing" in progress.read),
-                ("sent commands in the bank lab", progress.tried("bank")),
+                ("sent commands in the bank lab", progress.tried(labs.get("event-sourcing", ""))),
                 ("answered an Event Sourcing question right", progress.answered_right("event-sourcing")),
                 ("read the CQRS page", "cqrs" in progress.read)]
     return [("read the Sagas page", "sagas" in progress.read),
-            ("ran a saga in the saga lab", progress.tried("sagas")),
+            ("ran a saga in the saga lab", progress.tried(labs.get("sagas", ""))),
             ("answered a Sagas question right", progress.answered_right("sagas")),
             ("read Saga vs 2PC", "saga-vs-2pc" in progress.read)]
 
 
-def current_stage(diagram: str, progress: Progress) -> str:
+def current_stage(diagram: str, progress: Progress, labs: Mapping[str, str] | None = None) -> str:
     """The stage a learner is at: the first milestone not yet reached (the last stage once all are)."""
     stages = stage_ids(diagram)
     reached = 0
-    for _, done in milestones(diagram, progress):
+    for _, done in milestones(diagram, progress, labs):
         if not done:
             break
         reached += 1

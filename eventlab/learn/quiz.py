@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .topics import LABS, SECTION_IDS, SLUGS
+from .topics import SECTION_IDS, SLUGS
 
 KINDS = ("single", "multiple", "order", "predict")
 KIND_NAMES = {"single": "Pick one", "multiple": "Pick all that apply", "order": "Put in order",
@@ -105,8 +105,8 @@ def check_submission(question: QuestionLike, submission: Sequence[str]) -> tuple
 def problems(question: Any, presets: Mapping[str, set[str]] | None = None) -> list[str]:
     """Everything wrong with a question as written, in plain words (empty: it is fine).
 
-    `question` has the model's fields as attributes (or is a dict of them); `presets` maps each lab to the preset
-    slugs that exist, to check a predict question's scenario."""
+    `question` has the model's fields as attributes (or is a dict of them); `presets` maps each registered lab's key
+    to the preset (or view) names it offers, to check a predict question's scenario."""
     get = question.get if isinstance(question, Mapping) else lambda name, default=None: getattr(question, name,
                                                                                                  default)
     found: list[str] = []
@@ -155,8 +155,8 @@ def lab_problems(kind: str, lab: Any, presets: Mapping[str, set[str]] | None) ->
         return ["a predict question names its lab scenario in `lab`"] if kind == "predict" else []
     if not isinstance(lab, Mapping) or set(lab) != {"lab", "preset"}:
         return ['`lab` is {} or {"lab": ..., "preset": ...}']
-    if lab["lab"] not in LABS:
-        return [f"the lab {lab['lab']!r} is not one of {', '.join(LABS)}"]
-    if presets is not None and lab["preset"] not in presets.get(lab["lab"], set()):
+    if presets is not None and lab["lab"] not in presets:
+        return [f"the lab {lab['lab']!r} is not one of {', '.join(presets)}"]
+    if presets is not None and lab["preset"] not in presets[lab["lab"]]:
         return [f"the {lab['lab']} lab has no preset {lab['preset']!r}"]
     return []

@@ -7,7 +7,11 @@ that stream (progress.fold). It is a lab like any other, so the bank lab's event
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
 
 from eventlab.eventstore.core import AppendResult, NewEvent, fingerprint
 from eventlab.labs import registry
@@ -18,7 +22,6 @@ from eventlab.labs.services import create_lab, store, write
 from . import codeview
 from . import progress as progress_events
 from .progress import Progress
-from .topics import LAB_VIEWS
 
 PERSONAL_TITLE = "My progress"
 
@@ -66,13 +69,84 @@ def record_lab_completed(sender, request, page: str, run, outcome: str, **kwargs
 
 
 def known_presets() -> dict[str, set[str]]:
-    """Every lab's presets that exist now (each lab registers its preset model): what a predict question's `lab` may
-    name. The bank's views count too: a bank question names a view of the bank lab."""
-    known = {p.key: set(p.preset_model.objects.values_list("slug", flat=True))
-             for p in registry.plugins() if p.preset_model is not None}
-    if "bank" in known:
-        known["bank"] |= {view for lab, view in LAB_VIEWS if lab == "bank"}
+    """Every lab's presets that exist now (each lab registers its preset model) and its views: what a predict
+    question's `lab` may name (a question about a lab without runs names one of its views)."""
+    known: dict[str, set[str]] = {}
+    for plugin in registry.plugins():
+        if plugin.preset_model is not None or plugin.views:
+            presets = plugin.preset_model.objects.values_list("slug", flat=True) if plugin.preset_model else ()
+            known[plugin.key] = set(presets) | set(plugin.views)
     return known
+
+
+# --- "Try it": where the course sends a learner, as the labs registered it -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where "try it" (or a predict question's scenario) takes the learner: a preset run of a simulation lab, or one
+    of a lab's views. The labs, their presets and their views are the lab registry's; the course names none."""
+
+    lab: str  # a registered lab's key
+    preset: str = ""  # a simulation lab's preset, started in the session's working lab
+    view: str = ""  # or one of the lab's `views`
+    label: str = ""  # the button's words
+    says: str = ""  # what the learner will see when the lab opens
+
+    def __post_init__(self) -> None:
+        plugin = registry.find(self.lab)
+        if plugin is None:
+            raise ValueError(f"unknown lab {self.lab!r}")
+        if bool(self.preset) == bool(self.view):
+            raise ValueError("a target is a preset or a view, not both")
+        if self.preset and plugin.run_pages is None:
+            raise ValueError(f"{self.lab} has no presets to start")
+        if self.view and self.view not in plugin.views:
+            raise ValueError(f"unknown view {self.view!r} of {self.lab}")
+
+    @property
+    def lab_title(self) -> str:
+        return lab_title(self.lab) or self.lab
+
+    @property
+    def url(self) -> tuple[str, str]:
+        """A view target's (URL name taking lab_id, #fragment)."""
+        return registry.get(self.lab).views[self.view]
+
+
+def lab_title(key: str) -> str | None:
+    """How the course names a lab in a sentence ("the bank lab"); None for a key no lab registers."""
+    plugin = registry.find(key)
+    return (plugin.course_title or plugin.title) if plugin is not None else None
+
+
+def topic_target(slug: str) -> Target | None:
+    """A topic's "try it": the target the lab showing it registered (None when no lab shows it)."""
+    found = registry.try_it(slug)
+    if found is None:
+        return None
+    plugin, it = found
+    return Target(plugin.key, preset=it.preset, view=it.view, label=it.label, says=it.says)
+
+
+def try_it_labs() -> dict[str, str]:
+    """Topic slug -> the key of the lab that shows it (what moves a learner along the course's pictures)."""
+    return {it.topic: plugin.key for plugin in reversed(registry.plugins()) for it in plugin.try_it}
+
+
+def scenario_target(lab: str, preset: str) -> Target:
+    """A predict question's scenario: a view of the lab when it names one, else a simulation lab's preset, else the
+    lab's first view. Raises ValueError for a lab no plug-in registers (or one with nothing to open)."""
+    plugin = registry.find(lab)
+    if plugin is None:
+        raise ValueError(f"unknown lab {lab!r}")
+    if preset in plugin.views:
+        return Target(lab, view=preset, label=f"Open {lab_title(lab)}")
+    if plugin.run_pages is not None:
+        return Target(lab, preset=preset, label="Run this scenario in the lab")
+    if not plugin.views:
+        raise ValueError(f"{lab} has nothing to open")
+    return Target(lab, view=next(iter(plugin.views)), label=f"Open {lab_title(lab)}")
 
 
 # --- The Event Sourcing page's code view: the learner's last bank command --------------------------------------------
@@ -87,9 +161,7 @@ def remember_bank_command(sender, request, lab: Lab, payload: dict, outcome, **k
 
     `stage` says how far it got: "decided" (decide accepted or refused it), "conflict" (the expected version was
     stale, so decide never ran), or "input" (refused while reading the form, before decide)."""
-    from eventlab.bank.domain import Rejected, parse_command
-    from eventlab.bank.handlers import load_account
-
+    shown = registry.code_view()
     before: int | None = None
     if outcome.conflict is not None:
         stage = "conflict"
@@ -98,11 +170,11 @@ def remember_bank_command(sender, request, lab: Lab, payload: dict, outcome, **k
     else:
         stage = "input"
         try:
-            command = parse_command(payload)
-        except Rejected:
+            command = shown.domain.parse_command(payload)
+        except shown.domain.Rejected:
             command = None
         if command is not None:  # refused: by decide (the same words on the current state), or before it
-            state = load_account(store, lab.id, command.account_id).account
+            state = shown.load_state(store, lab.id, command.account_id, None)
             handled = codeview.handled_by(state, command)
             if not handled.accepted and handled.reason == outcome.reason:
                 stage, before = "decided", state.version
@@ -122,22 +194,20 @@ def code_view(session) -> dict:
     """What the Event Sourcing page's code view shows: the bank's decide and evolve, highlighted, with the branch
     that handled this session's last command in its working lab lit (nothing lit when there is none), and the
     guide's Scala version."""
-    from eventlab.bank.domain import Rejected, parse_command
-    from eventlab.bank.handlers import load_account
-
+    shown = registry.code_view()
     source = codeview.load()
     lab = current_lab(session)
     entry = (session.get(SESSION_BANK_COMMANDS) or {}).get(lab.id) if lab is not None else None
     view: dict = {"lab": lab, "last": entry, "handled": None, "decide_branch": None, "evolve_branches": (),
-                  "path": "eventlab/bank/domain.py"}
+                  "path": os.path.relpath(codeview.source_path(), settings.BASE_DIR)}
     lit: tuple[int, ...] = ()
     if entry and entry.get("stage") == "decided" and isinstance(entry.get("before_version"), int):
         try:
-            command = parse_command({k: entry[k] for k in ("command", "account_id", "amount", "owner")})
-        except Rejected:
+            command = shown.domain.parse_command({k: entry[k] for k in ("command", "account_id", "amount", "owner")})
+        except shown.domain.Rejected:
             command = None
         if command is not None:
-            state = load_account(store, lab.id, command.account_id, version=entry["before_version"]).account
+            state = shown.load_state(store, lab.id, command.account_id, entry["before_version"])
             handled = codeview.handled_by(state, command, source)
             view.update(handled=handled, decide_branch=handled.decide,
                         decide_lines=codeview.lines_text(handled.decide.lines) if handled.decide else "",

@@ -25,7 +25,8 @@ from . import progress as events
 from . import quiz, services, topics
 from .models import Question
 from .progress import Progress
-from .topics import DIAGRAMS, LAB_VIEWS, SECTIONS, TOPICS, Target
+from .services import Target
+from .topics import DIAGRAMS, SECTIONS, TOPICS
 
 FEW = 4  # quiz questions shown on a topic page (all of them with ?quiz=all)
 MAX_FIELD = 64  # longest choice key read from a form
@@ -41,8 +42,8 @@ def home(request: HttpRequest) -> HttpResponse:
     counts: dict[str, int] = {}
     for topic in Question.objects.values_list("topic", flat=True):
         counts[topic] = counts.get(topic, 0) + 1
-    rows = [{"topic": t, "n": n, "progress": progress.topic(t.slug), "questions": counts.get(t.slug, 0)}
-            for n, t in enumerate(TOPICS, start=1)]
+    rows = [{"topic": t, "n": n, "progress": progress.topic(t.slug), "questions": counts.get(t.slug, 0),
+             "try_it": services.topic_target(t.slug)} for n, t in enumerate(TOPICS, start=1)]
     unread = next((t for t in TOPICS if t.slug not in progress.read), None)
     return render(request, "learn/home.html", {
         "nav": "course", "rows": rows, "progress": progress, "read": len(progress.read), "total": len(TOPICS),
@@ -82,6 +83,7 @@ def render_topic(request: HttpRequest, topic: topics.Topic, progress: Progress, 
         "nav": "course", "topic": topic, "n": topics.SLUGS.index(topic.slug) + 1, "total": len(TOPICS),
         "sections": SECTIONS, "before": before, "after": after, "progress": progress,
         "topic_progress": progress.topic(topic.slug),
+        "try_it": services.topic_target(topic.slug),
         "picture": picture(topic.diagram, progress, request.GET.get("stage")) if topic.diagram else None,
         "questions": [question_view(q, progress, errors or {}, submitted or {}) for q in shown],
         "question_count": len(questions), "show_all": show_all,
@@ -110,7 +112,8 @@ def picture(diagram: str, progress: Progress, asked: str | None) -> dict[str, An
     """One of the course's two pictures, with the learner's stage lit (or the stage asked for with ?stage=)."""
     stages = DIAGRAMS[diagram]
     ids = [s for s, _, _ in stages]
-    current = events.current_stage(diagram, progress)
+    labs = services.try_it_labs()
+    current = events.current_stage(diagram, progress, labs)
     lit = asked if asked in ids else current
     done = ids.index(current)
     return {
@@ -118,7 +121,7 @@ def picture(diagram: str, progress: Progress, asked: str | None) -> dict[str, An
         "stages": [{"id": s, "name": name, "says": says, "lit": s == lit, "done": i < done}
                    for i, (s, name, says) in enumerate(stages)],
         "lit_stage": next(st for st in stages if st[0] == lit),
-        "milestones": events.milestones(diagram, progress),
+        "milestones": events.milestones(diagram, progress, labs),
     }
 
 
@@ -154,17 +157,9 @@ def predict_target(question: Question) -> Target | None:
     if not lab.get("lab") or not lab.get("preset"):
         return None
     try:
-        return target_for(lab["lab"], lab["preset"])
+        return services.scenario_target(lab["lab"], lab["preset"])
     except ValueError:
         return None
-
-
-def target_for(lab: str, preset: str) -> Target:
-    """A predict question's scenario: a simulation lab's preset, or a view of the bank lab."""
-    if lab == "bank":
-        return Target("bank", view=preset if ("bank", preset) in LAB_VIEWS else "commands",
-                      label="Open the bank lab")
-    return Target(lab, preset=preset, label="Run this scenario in the lab")
 
 
 # --- Answering a question ----------------------------------------------------------------------------------------------
@@ -228,7 +223,9 @@ def try_it(request: HttpRequest) -> HttpResponse:
         elif post.get("lab"):
             target = Target(post["lab"][:20], preset=post.get("preset", "")[:64], view=post.get("view", "")[:20])
         else:
-            target = topic_or_404(topic_slug).try_it
+            target = services.topic_target(topic_or_404(topic_slug).slug)
+            if target is None:
+                return plain(request, 404, "Nothing to open", "No lab shows this topic yet.")
     except ValueError:
         return plain(request, 422, "Nothing to open", "Name a lab and one of its presets or views.")
     if topic_slug and topics.get(topic_slug) is None:
@@ -237,7 +234,7 @@ def try_it(request: HttpRequest) -> HttpResponse:
     if target.preset:
         response = registry.get(target.lab).run_pages.open_preset(request, lab, target.preset)
     else:
-        url_name, fragment = LAB_VIEWS[(target.lab, target.view)]
+        url_name, fragment = target.url
         response = redirect(reverse(url_name, args=[lab.id]) + (f"#{fragment}" if fragment else ""))
     if response.status_code in (301, 302, 303):
         services.record(request.session, [events.lab_tried(target.lab, topic=topic_slug, preset=target.preset,
@@ -248,9 +245,10 @@ def try_it(request: HttpRequest) -> HttpResponse:
 @require_GET
 def open_view(request: HttpRequest, lab: str, view: str) -> HttpResponse:
     """A link to a view of the session's working lab (the comparison tables' rows use it): go there."""
-    if (lab, view) not in LAB_VIEWS:
+    plugin = registry.find(lab[:40])
+    if plugin is None or view not in plugin.views:
         raise Http404("There is no such lab view.")
-    url_name, fragment = LAB_VIEWS[(lab, view)]
+    url_name, fragment = plugin.views[view]
     return redirect(reverse(url_name, args=[working_lab(request).id]) + (f"#{fragment}" if fragment else ""))
 
 
@@ -366,9 +364,9 @@ def progress_page(request: HttpRequest) -> HttpResponse:
         "nav": "course", "lab": lab, "progress": progress, "rows": rows,
         "answers": [{"a": a, "q": questions.get(a.question), "topic": topics.get(a.topic)}
                     for a in reversed(progress.answers)],
-        "labs_tried": [{"entry": e, "topic": topics.get(e["topic"]), "lab_title": topics.LAB_TITLES.get(e["lab"])}
+        "labs_tried": [{"entry": e, "topic": topics.get(e["topic"]), "lab_title": services.lab_title(e["lab"])}
                        for e in reversed(progress.labs)],
-        "labs_completed": [{"entry": e, "lab_title": topics.LAB_TITLES.get(e["lab"])}
+        "labs_completed": [{"entry": e, "lab_title": services.lab_title(e["lab"])}
                            for e in reversed(progress.completed)],
         "days": progress.over_time(), "chart": chart(progress.answers),
         "read": [(topics.get(slug), at) for slug, at in progress.read.items() if topics.get(slug)],

@@ -4,7 +4,7 @@ event. It also drives slowed-down projectors, one event at a time, so the learne
 
 Protocol: the client sends its view as JSON on (re)connect and whenever it changes —
 `{"page": "bank", "after": 42, "stream": "", "type": "", "live": true, "account": "acc-1"}` on the bank lab,
-`{"page": "saga", "after": 57, "run": "<run id>", "at": 3}` on a saga run (`after`: the run stream's version shown;
+`{"page": "sagas", "after": 57, "run": "<run id>", "at": 3}` on a saga run (`after`: the run stream's version shown;
 `at`: the step a tab looks back at, absent when it follows the head) — and receives HTML fragments that htmx swaps
 in (out-of-band swaps). A socket for a lab the session may not use is accepted, then
 closed with code 4404 (refusing before accept makes browsers retry forever).

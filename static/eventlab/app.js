@@ -13,7 +13,7 @@
     var live = document.getElementById("live");
     var run = document.getElementById("run");
     if (run) {
-      var shown = { page: run.getAttribute("data-page") || "saga", run: run.getAttribute("data-run"),
+      var shown = { page: run.getAttribute("data-page") || live.getAttribute("data-page"), run: run.getAttribute("data-run"),
                     after: parseInt(run.getAttribute("data-version") || "0", 10) };
       if (run.getAttribute("data-at")) shown.at = parseInt(run.getAttribute("data-at"), 10);
       return JSON.stringify(shown);

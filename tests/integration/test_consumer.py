@@ -385,7 +385,7 @@ async def test_two_sockets_on_one_lab_both_receive_and_keep_their_own_filters():
         pytest.param(json.dumps({"page": "bank", "after": 1.5}), id="after-fraction"),
         pytest.param(json.dumps({"page": "bank", "stream": ["x"]}), id="stream-list"),
         pytest.param(json.dumps({"page": "bank", "type": "t" * 300}), id="type-too-long"),
-        pytest.param(json.dumps({"page": "sagas"}), id="unknown-page"),
+        pytest.param(json.dumps({"page": "saga"}), id="unknown-page"),
         pytest.param(json.dumps({"page": "bank", "stream": "x" * 5000}), id="huge-frame"),
         pytest.param("{" * 100_000, id="deeply-nested-huge"),
     ],

@@ -58,7 +58,7 @@ def fork(lab_id: str, run_id: str, at_step: int):
 
 
 def saga_view(run: str, after: int, at: int | None = None, **extra) -> str:
-    view = {"page": "saga", "run": run, "after": after, **extra}
+    view = {"page": "sagas", "run": run, "after": after, **extra}
     if at is not None:
         view["at"] = at
     return json.dumps(view)
@@ -287,23 +287,23 @@ async def test_a_tab_that_stops_looking_back_follows_the_head_again():
 @pytest.mark.parametrize(
     ("view", "reason"),
     [
-        pytest.param({"page": "saga", "run": "RUN", "after": 0, "at": -1}, "'at' must be a whole number, 0 or more.",
+        pytest.param({"page": "sagas", "run": "RUN", "after": 0, "at": -1}, "'at' must be a whole number, 0 or more.",
                      id="at-negative"),
-        pytest.param({"page": "saga", "run": "RUN", "after": 0, "at": "2"}, "'at' must be a whole number, 0 or more.",
+        pytest.param({"page": "sagas", "run": "RUN", "after": 0, "at": "2"}, "'at' must be a whole number, 0 or more.",
                      id="at-string"),
-        pytest.param({"page": "saga", "run": "RUN", "after": 0, "at": True}, "'at' must be a whole number, 0 or more.",
+        pytest.param({"page": "sagas", "run": "RUN", "after": 0, "at": True}, "'at' must be a whole number, 0 or more.",
                      id="at-bool"),
-        pytest.param({"page": "saga", "run": "RUN", "after": 0, "at": 1.5}, "'at' must be a whole number, 0 or more.",
+        pytest.param({"page": "sagas", "run": "RUN", "after": 0, "at": 1.5}, "'at' must be a whole number, 0 or more.",
                      id="at-fraction"),
-        pytest.param({"page": "saga", "run": 42, "after": 0}, "'run' must be a short string.", id="run-number"),
-        pytest.param({"page": "saga", "run": ["x"], "after": 0}, "'run' must be a short string.", id="run-list"),
-        pytest.param({"page": "saga", "run": {"id": "x"}, "after": 0}, "'run' must be a short string.",
+        pytest.param({"page": "sagas", "run": 42, "after": 0}, "'run' must be a short string.", id="run-number"),
+        pytest.param({"page": "sagas", "run": ["x"], "after": 0}, "'run' must be a short string.", id="run-list"),
+        pytest.param({"page": "sagas", "run": {"id": "x"}, "after": 0}, "'run' must be a short string.",
                      id="run-object"),
-        pytest.param({"page": "saga", "run": "r" * 201, "after": 0}, "'run' must be a short string.",
+        pytest.param({"page": "sagas", "run": "r" * 201, "after": 0}, "'run' must be a short string.",
                      id="run-too-long"),
-        pytest.param({"page": "saga", "run": "RUN", "after": -3}, "'after' must be a whole number, 0 or more.",
+        pytest.param({"page": "sagas", "run": "RUN", "after": -3}, "'after' must be a whole number, 0 or more.",
                      id="after-negative"),
-        pytest.param({"page": "sagas", "run": "RUN", "after": 0}, "Unknown page 'sagas'.", id="unknown-page"),
+        pytest.param({"page": "saga", "run": "RUN", "after": 0}, "Unknown page 'saga'.", id="unknown-page"),
         pytest.param({"page": "<b>saga</b>", "after": 0}, "Unknown page '<b>saga</b>'.", id="unknown-page-html"),
     ],
 )
@@ -349,7 +349,7 @@ async def test_a_saga_view_of_an_unknown_run_or_no_run_pushes_only_the_head():
     communicator = await connected(lab_id, cookie)
 
     for frame in (saga_view("0123456789ab", after=0), saga_view("", after=0), saga_view("nope", after=0, at=3),
-                  json.dumps({"page": "saga"})):
+                  json.dumps({"page": "sagas"})):
         await communicator.send_to(text_data=frame)
         messages = await push(communicator)
         assert messages[1:] == [], frame

@@ -2,9 +2,11 @@
 presets, its fixtures and its read models. The tests iterate the lab registry, so a lab added later gets them free."""
 
 import re
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, resolve, reverse
 
@@ -25,7 +27,7 @@ def test_every_lab_registered_itself_once():
 
 
 def test_the_registry_refuses_a_second_lab_claiming_a_live_page():
-    with pytest.raises(ValueError, match="both render live page"):
+    with pytest.raises(ValueError, match="live page"):  # not its own key, and another lab's
         registry.register(registry.LabPlugin(key="intruder", title="Intruder", renderers={"bank": print}))
     assert "intruder" not in [p.key for p in registry.plugins()]
 
@@ -87,3 +89,92 @@ def test_its_read_models_are_run_by_the_projector(plugin):
     for projection in plugin.projections:
         assert projector.projections[projection.name] is projection
     assert {p.name for p in plugin.default_projections} <= set(registry.default_projections())
+
+
+# --- One key per lab, and a course that reads the registry -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plugin", PLUGINS, ids=KEYS)
+def test_one_key_per_lab_its_live_pages_start_with_its_key(plugin):
+    for page in plugin.renderers:
+        assert page == plugin.key or page.startswith(f"{plugin.key}:"), (plugin.key, page)
+    if plugin.run_pages is not None:  # the lab bar's, the nav's and LabCompleted's key
+        assert plugin.run_pages.page == plugin.key
+
+
+def test_the_registry_refuses_a_live_page_key_that_is_not_the_labs():
+    with pytest.raises(ValueError, match="live page keys must be"):
+        registry.register(registry.LabPlugin(key="kitchen", title="Kitchen", renderers={"kitch": print}))
+    with pytest.raises(ValueError, match="opens a view it has not"):
+        registry.register(registry.LabPlugin(key="kitchen", title="Kitchen", try_it=(
+            registry.TryIt("cqrs", "Cook", "Pots.", view="stove"),)))
+    assert "kitchen" not in [p.key for p in registry.plugins()]
+
+
+@pytest.mark.parametrize("plugin", [p for p in PLUGINS if p.run_pages is not None or p.views],
+                         ids=[p.key for p in PLUGINS if p.run_pages is not None or p.views])
+@pytest.mark.django_db
+def test_its_views_open_from_the_course_in_the_working_lab(plugin):
+    client = Client()
+    for view, (url_name, fragment) in plugin.views.items():
+        response = client.get(f"/learn/open/{plugin.key}/{view}/")
+        lab_id = client.session["lab"]
+        assert response.status_code == 302
+        assert response["Location"] == reverse(url_name, args=[lab_id]) + (f"#{fragment}" if fragment else "")
+
+
+def test_the_course_names_no_lab_in_its_code():
+    """learn/ reads the labs from the registry: no lab key as a string in its code (its templates and fixtures, the
+    course's content, may talk about the labs). A key that is also a topic's slug ("sagas") cannot be told apart."""
+    from eventlab.learn import topics
+
+    learn = Path(__file__).resolve().parents[2] / "eventlab" / "learn"
+    found = []
+    for path in learn.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        for key in [k for k in KEYS if k not in topics.SLUGS]:
+            for match in re.finditer(rf"""["']{re.escape(key)}["']""", path.read_text(encoding="utf-8")):
+                found.append(f"{path.name}: {match.group(0)}")
+    assert found == []
+
+
+@pytest.fixture
+def kitchen_lab():
+    """A lab added later: a plug-in with one view and the topic it shows."""
+    from django.urls import path
+
+    from eventlab.labs.views import working_lab
+
+    def stove(request, lab_id):
+        return HttpResponse("stove")
+
+    plugin = registry.LabPlugin(
+        key="kitchen", title="Kitchen lab", course_title="the kitchen lab",
+        urlpatterns=[path("labs/<str:lab_id>/kitchen/", stove, name="kitchen-lab")],
+        views={"stove": ("bank-lab", "commands-h")},  # a URL that exists: the test's urls are not re-read
+        try_it=(registry.TryIt("choosing-patterns", "Open the kitchen", "Pots and pans.", view="stove"),),
+    )
+    saved = dict(registry._plugins)
+    registry._plugins.clear()  # first in registration order: its try-it wins the topic
+    registry._plugins["kitchen"] = plugin
+    registry._plugins.update(saved)
+    assert working_lab  # imported: the lab pages' helper exists
+    yield plugin
+    registry._plugins.pop("kitchen")
+
+
+@pytest.mark.django_db
+def test_a_new_labs_try_it_target_shows_up_in_the_course(kitchen_lab):
+    from eventlab.learn import services
+
+    client = Client()
+    target = services.topic_target("choosing-patterns")
+    assert (target.lab, target.view, target.lab_title) == ("kitchen", "stove", "the kitchen lab")
+    page = client.get("/learn/choosing-patterns/").content.decode()
+    assert "Pots and pans." in page and "Open the kitchen" in page and "Opens the kitchen lab" in page
+    assert "Lab: the kitchen lab." in client.get("/").content.decode()
+    response = client.post("/learn/try", {"topic": "choosing-patterns"})
+    assert response.status_code == 302 and response["Location"].endswith("/bank/#commands-h")
+    assert client.get("/learn/open/kitchen/stove/").status_code == 302
+    assert "kitchen" in services.known_presets() and "stove" in services.known_presets()["kitchen"]

@@ -15,10 +15,11 @@ from django.test import Client
 from django.urls import Resolver404, resolve
 
 from eventlab.eventstore.models import StoredEvent
+from eventlab.labs import registry
 from eventlab.labs.access import SESSION_CURRENT, SESSION_PERSONAL
 from eventlab.labs.models import Lab
 from eventlab.labs.services import create_lab, store
-from eventlab.learn import progress, quiz, topics
+from eventlab.learn import progress, quiz, services, topics
 from eventlab.learn.models import Question
 
 pytestmark = pytest.mark.django_db
@@ -149,7 +150,7 @@ def test_the_comparison_tables_link_every_row_to_the_lab(client, presets):
     assert len(rows) >= 5
     for row in rows:
         assert 'action="/learn/try"' in row or 'href="/learn/open/' in row, row
-    assert 'href="/learn/open/twopc/compare/"' in table and 'href="/learn/open/twopc/matrix/"' in table
+    assert 'href="/learn/open/compare/compare/"' in table and 'href="/learn/open/compare/matrix/"' in table
     # Every preset a row starts exists.
     for lab, preset in re.findall(r'name="lab" value="(\w+)"><input type="hidden" name="preset" value="([\w-]+)"',
                                   sagas + versus):
@@ -157,11 +158,12 @@ def test_the_comparison_tables_link_every_row_to_the_lab(client, presets):
 
 
 def test_the_table_links_open_the_lab_views_in_the_working_lab(client, presets):
-    compare = client.get("/learn/open/twopc/compare/")
+    compare = client.get("/learn/open/compare/compare/")
     lab_id = client.session[SESSION_CURRENT]
     assert compare.status_code == 302 and compare["Location"] == f"/labs/{lab_id}/twopc/compare/"
-    assert client.get("/learn/open/twopc/matrix/")["Location"] == f"/labs/{lab_id}/twopc/matrix/"
+    assert client.get("/learn/open/compare/matrix/")["Location"] == f"/labs/{lab_id}/twopc/matrix/"
     assert client.get("/learn/open/bank/nope/").status_code == 404
+    assert client.get("/learn/open/kitchen/lab/").status_code == 404
 
 
 def test_an_unknown_topic_is_a_404(client):
@@ -254,7 +256,7 @@ EXPECTED_TRY = {
 
 @pytest.mark.parametrize("slug", topics.SLUGS)
 def test_try_it_opens_the_right_lab_already_set_up(client, presets, slug):
-    target = topics.get(slug).try_it
+    target = services.topic_target(slug)
     if target.lab == "resilience" and is_placeholder("/labs/x/resilience/"):
         pytest.skip("the resilience lab's pages are not built yet")
 
@@ -566,9 +568,9 @@ def known_presets() -> dict[str, set[str]]:
     def slugs(name: str) -> set[str]:
         return {row["pk"] for row in json.loads((FIXTURES / f"{name}.json").read_text())}
 
-    bank = slugs("demo_bank") | {view for lab, view in topics.LAB_VIEWS if lab == "bank"}
-    return {"bank": bank, "sagas": slugs("saga_presets"), "twopc": slugs("twopc_presets"),
-            "resilience": slugs("resilience_presets")}
+    known = {"bank": slugs("demo_bank"), "sagas": slugs("saga_presets"), "twopc": slugs("twopc_presets"),
+             "resilience": slugs("resilience_presets"), "compare": set()}
+    return {key: presets | set(registry.get(key).views) for key, presets in known.items()}
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from eventlab.eventstore.core import InMemoryEventStore
-from eventlab.learn import progress, quiz, topics
+from eventlab.learn import progress, quiz, services, topics
 from eventlab.learn.quiz import Malformed, grade
 
 
@@ -149,13 +149,16 @@ def test_the_course_is_in_the_order_the_issue_gives():
 
 
 def test_try_it_targets_are_what_the_issue_asks_for():
-    assert topics.get("sagas").try_it == topics.Target("sagas", preset="payment-declined", label=topics.get(
-        "sagas").try_it.label)
-    assert topics.get("two-phase-commit").try_it.preset == "coordinator-crash-after-prepare"
-    assert topics.get("saga-vs-2pc").try_it.view == "compare"
-    assert topics.get("circuit-breaker-bulkhead-retry").try_it.preset == "breaker-trips-and-recovers"
-    assert topics.get("event-sourcing").try_it.lab == "bank"
-    assert topics.get("snapshots-and-versioning").try_it.view == "time-travel"
+    """Each lab registers the topics it shows (labs.registry.TryIt); the course reads them (learn.services)."""
+    target = services.topic_target("sagas")
+    assert (target.lab, target.preset, target.view) == ("sagas", "payment-declined", "")
+    assert services.topic_target("two-phase-commit").preset == "coordinator-crash-after-prepare"
+    assert (services.topic_target("saga-vs-2pc").lab, services.topic_target("saga-vs-2pc").view) == ("compare",
+                                                                                                     "compare")
+    assert services.topic_target("circuit-breaker-bulkhead-retry").preset == "breaker-trips-and-recovers"
+    assert services.topic_target("event-sourcing").lab == "bank"
+    assert services.topic_target("snapshots-and-versioning").view == "time-travel"
+    assert all(services.topic_target(slug) is not None for slug in topics.SLUGS)  # every topic has a lab
 
 
 @pytest.mark.parametrize("bad", [dict(lab="kitchen", view="x"), dict(lab="bank", preset="x"),
@@ -163,7 +166,7 @@ def test_try_it_targets_are_what_the_issue_asks_for():
                                  dict(lab="twopc", view="nope")])
 def test_a_target_is_a_preset_or_a_known_view(bad):
     with pytest.raises(ValueError):
-        topics.Target(**bad)
+        services.Target(**bad)
 
 
 # --- The progress projection -----------------------------------------------------------------------------------------
@@ -259,9 +262,12 @@ def test_an_interview_set_from_start_to_score():
     assert seen.interviews_finished == [interview]
 
 
+LABS = {"event-sourcing": "bank", "sagas": "sagas"}  # the labs showing the pictures' topics (their try-it targets)
+
+
 def test_the_learners_stage_on_the_pictures_moves_with_their_milestones():
     def stage(diagram, *batches):
-        return progress.current_stage(diagram, progress.fold(log_of(*batches)))
+        return progress.current_stage(diagram, progress.fold(log_of(*batches)), LABS)
 
     assert stage(topics.PIPELINE, [progress.page_read("event-sourcing")]) == "write-model"
     assert stage(topics.PIPELINE, [progress.page_read("event-sourcing"), progress.lab_tried("bank")]) == "event-store"
