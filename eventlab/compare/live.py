@@ -39,6 +39,6 @@ def render_update(lab_id: str, after: int, view: dict[str, Any], known: set[str]
         context = pair_context(Lab.objects.get(pk=lab_id), saga_id, twopc_id)
     except Http404:  # a pair not in this lab: nothing to show
         return messages, after, known
-    messages.append(render_to_string("twopc/pair.html#run", {**context, "oob": True})
-                    + render_to_string("twopc/pair.html#announce", context))
+    messages.append(render_to_string("compare/pair.html#run", {**context, "oob": True})
+                    + render_to_string("compare/pair.html#announce", context))
     return messages, version, known

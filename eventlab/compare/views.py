@@ -19,9 +19,10 @@ from eventlab.labs.models import Lab
 from eventlab.labs.runpages import form_whole, order_from_form, restart
 from eventlab.labs.views import lab_bar_context
 from eventlab.sagas import services as saga_services
+from eventlab.sagas.runs import SagaRun
 from eventlab.sim.runlog import Invalid, UnknownRun
 from eventlab.twopc import services as twopc_services
-from eventlab.twopc.runs import DEFAULT_ORDER
+from eventlab.twopc.runs import DEFAULT_ORDER, TwoPCRun
 
 from . import compare, matrix
 
@@ -44,10 +45,10 @@ def form_context(request: HttpRequest, lab: Lab, **extra: Any) -> dict[str, Any]
 @require_GET
 def compare_page(request: HttpRequest, lab_id: str) -> HttpResponse:
     lab = lab_for(request, lab_id)
-    return render(request, "twopc/compare.html", form_context(request, lab))
+    return render(request, "compare/compare.html", form_context(request, lab))
 
 
-def start_from_form(post) -> dict[str, Any]:
+def start_from_form(post: Any) -> dict[str, Any]:
     return {"scenario": post.get("scenario", "")[:64], "seed": form_whole(post.get("seed"), 1),
             "order": order_from_form(post, FORM_ITEMS)}
 
@@ -61,7 +62,7 @@ def start(request: HttpRequest, lab_id: str) -> HttpResponse:
         saga, twopc = start_pair(lab, saga_start, twopc_start)
     except Invalid as invalid:
         context = form_context(request, lab, error=str(invalid), form=request.POST)
-        return render(request, "twopc/compare.html", context, status=422)
+        return render(request, "compare/compare.html", context, status=422)
     return redirect("twopc-pair", lab_id=lab.id, saga_id=saga.id, twopc_id=twopc.id)
 
 
@@ -95,7 +96,7 @@ def pair_context(lab: Lab, saga_id: str, twopc_id: str, **extra: Any) -> dict[st
     }
 
 
-def saga_view(run) -> dict[str, Any]:
+def saga_view(run: SagaRun) -> dict[str, Any]:
     services = run.services()
     return {"steps": run.step_list()[-6:], "all_steps": run.step_list(), "pending": len(run.pending()),
             "order": services["orders"]["order"], "charged": services["payments"]["charged"],
@@ -103,7 +104,7 @@ def saga_view(run) -> dict[str, Any]:
             "idle": None if run.sim.pending() else run.idle_reason()}
 
 
-def twopc_view(run) -> dict[str, Any]:
+def twopc_view(run: TwoPCRun) -> dict[str, Any]:
     return {"steps": run.step_list()[-6:], "all_steps": run.step_list(), "pending": len(run.pending()),
             "coordinator": run.coordinator(), "participants": run.participant_states(),
             "idle": None if run.sim.pending() else run.idle_reason()}
@@ -121,13 +122,13 @@ def pair_page(request: HttpRequest, lab_id: str, saga_id: str, twopc_id: str) ->
     context = pair_context(lab, saga_id, twopc_id)
     if request.htmx and request.htmx.target == "run":
         return render_pair(request, context)
-    return render(request, "twopc/pair.html", {**page_context(request, lab), **context})
+    return render(request, "compare/pair.html", {**page_context(request, lab), **context})
 
 
 def render_pair(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
     """The pair's panel, and (out of band) the sentence the page's live region announces."""
-    html = render_to_string("twopc/pair.html#run", context, request) + render_to_string(
-        "twopc/pair.html#announce", context, request)
+    html = render_to_string("compare/pair.html#run", context, request) + render_to_string(
+        "compare/pair.html#announce", context, request)
     return HttpResponse(html, status=status)
 
 
@@ -145,7 +146,7 @@ def act(request: HttpRequest, lab_id: str, saga_id: str, twopc_id: str) -> HttpR
         context = pair_context(lab, saga_id, twopc_id, error=str(invalid))
         if request.htmx:
             return render_pair(request, context, status=422)
-        return render(request, "twopc/pair.html", {**page_context(request, lab), **context}, status=422)
+        return render(request, "compare/pair.html", {**page_context(request, lab), **context}, status=422)
     url = reverse("twopc-pair", args=[lab.id, saga_id, twopc_id])
     if request.htmx:
         response = render_pair(request, pair_context(lab, saga_id, twopc_id))
@@ -219,8 +220,8 @@ def matrix_page(request: HttpRequest, lab_id: str) -> HttpResponse:
             extra["error"], status = str(invalid), 422
     context = matrix_context(request, lab, **extra)
     if request.htmx and request.htmx.target == "matrix":
-        return render(request, "twopc/matrix.html#matrix", context, status=status)
-    return render(request, "twopc/matrix.html", context, status=status)
+        return render(request, "compare/matrix.html#matrix", context, status=status)
+    return render(request, "compare/matrix.html", context, status=status)
 
 
 @require_POST
@@ -234,5 +235,5 @@ def replay(request: HttpRequest, lab_id: str) -> HttpResponse:
         run = service.start(lab, started)
     except Invalid as invalid:
         context = matrix_context(request, lab, error=str(invalid), seed=request.POST.get("seed", "1")[:12])
-        return render(request, "twopc/matrix.html", context, status=422)
+        return render(request, "compare/matrix.html", context, status=422)
     return redirect("saga-run" if case.protocol == "saga" else "twopc-run", lab_id=lab.id, run_id=run.id)
