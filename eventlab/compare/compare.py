@@ -10,6 +10,7 @@ could see midway — a saga's intermediate states, or 2PC's locked rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +88,7 @@ def counterpart(fault: dict[str, Any]) -> dict[str, Any]:
 def starts(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The two runs of a comparison, from `{"scenario", "seed", "order"}`: the saga's start (orchestration) and
     2PC's, the same order and seed, each checked by its own lab (raises Invalid in plain words)."""
-    scenario = SCENARIOS.get(data.get("scenario"))
+    scenario = SCENARIOS.get(str(data.get("scenario", "")))
     if scenario is None:
         raise Invalid(f"Pick one of the scenarios: {', '.join(s.label for s in SCENARIOS.values())}.")
     seed = whole(data.get("seed", 1), "The seed", 0, 2**31 - 1)
@@ -108,12 +109,14 @@ def scenario_of(saga_faults: list[dict[str, Any]], twopc_faults: list[dict[str, 
     return None
 
 
-def _parsed_saga(faults) -> list[dict[str, Any]]:
-    return saga_start({"seed": 1, "order": DEFAULT_ORDER, "faults": [dict(f) for f in faults]})["faults"]
+def _parsed_saga(faults: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    started: dict[str, Any] = saga_start({"seed": 1, "order": DEFAULT_ORDER, "faults": [dict(f) for f in faults]})
+    return list(started["faults"])
 
 
-def _parsed_twopc(faults) -> list[dict[str, Any]]:
-    return twopc_start({"seed": 1, "faults": [dict(f) for f in faults]})["faults"]
+def _parsed_twopc(faults: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    started: dict[str, Any] = twopc_start({"seed": 1, "faults": [dict(f) for f in faults]})
+    return list(started["faults"])
 
 
 # --- The numbers -----------------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ SAGA_CONTEXT = {"PaymentFailed": DECLINED, "CancelOrder": DECLINED, "OrderCancel
                 "ShippingFailed": SHIPPING_FAILS, "RefundPayment": SHIPPING_FAILS, "PaymentRefunded": SHIPPING_FAILS}
 VOTES_NO = ({"kind": "vote_no", "participant": "payments"}, "while payments votes No")
 VOTE_LOST = ({"kind": "drop", "message": "VoteYes", "nth": 1}, "while the first vote is lost")
-TWOPC_CONTEXT = {"VoteNo": VOTES_NO, "Rollback": VOTES_NO, "DecisionRequest": VOTE_LOST}
+TWOPC_CONTEXT: dict[str, tuple[dict[str, Any] | None, str]] = {"VoteNo": VOTES_NO, "Rollback": VOTES_NO, "DecisionRequest": VOTE_LOST}
 
 SAGA_OUTCOMES = {"completed": "completed", "compensated": "compensated", "dead_lettered": "dead-lettered"}
 TWOPC_OUTCOMES = {"committed": "committed", "aborted": "rolled back", "blocked": "blocked until recovery"}
@@ -54,7 +54,7 @@ class Case:
 
     key: str  # stable across runs of the matrix: what the replay button sends back
     protocol: str  # "twopc" | "saga"
-    fault: dict[str, Any]
+    fault: dict[str, Any] | None  # None: an option's row (no fault)
     label: str
     point: str  # where in the protocol it strikes
     context: tuple[dict[str, Any], ...] = ()
@@ -212,7 +212,7 @@ def start(case_: Case, seed: int = 1, order: dict[str, Any] | None = None) -> di
 # --- Running a row ---------------------------------------------------------------------------------------------------
 
 
-def _acted(case_: Case, history: list) -> bool:
+def _acted(case_: Case, history: list[Any]) -> bool:
     """Did the fault under test act in this run (its message was sent, its node got there)?"""
     if case_.fault is None:
         return True  # an option's row, no fault
