@@ -35,6 +35,5 @@ class BankConfig(AppConfig):
             fixtures=("demo_bank",),
             projections=tuple(projections.ALL.values()), default_projections=tuple(projections.DEFAULT),
             import_history=handlers.import_history,
-            code_view=CodeView(domain, lambda store, log, account_id, version: handlers.load_account(
-                store, log, account_id, version=version).account),
+            code_view=CodeView(domain),
         ))

@@ -49,6 +49,7 @@ class Outcome:
     duplicate: bool = False
     conflict: ConcurrencyError | None = None
     payload: dict[str, Any] | None = None
+    error: Exception | None = None  # the refusal itself, with its traceback (the course locates decide's check by it)
 
 
 def run(lab: Lab, payload: dict[str, Any], command_id: str, expected_version: int | None, title: str) -> Outcome:
@@ -57,7 +58,7 @@ def run(lab: Lab, payload: dict[str, Any], command_id: str, expected_version: in
     except ConcurrencyError as conflict:
         return Outcome(title, False, [], str(conflict), command_id, conflict=conflict, payload=payload)
     except (Rejected, CommandIdReused) as rejected:
-        return Outcome(title, False, [], str(rejected), command_id, payload=payload)
+        return Outcome(title, False, [], str(rejected), command_id, payload=payload, error=rejected)
     return Outcome(title, True, result.events, "", command_id, result.duplicate, payload=payload)
 
 

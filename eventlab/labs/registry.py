@@ -44,11 +44,10 @@ class TryIt:
 @dataclass(frozen=True)
 class CodeView:
     """A lab's aggregate as the course's code view shows it (eventlab.learn.codeview), beside the learner's last
-    command from the lab's form (the lab sends `labs.signals.command_handled` for it)."""
+    command from the lab's form (the lab sends `labs.signals.command_handled` for it, its outcome keeping the refusal
+    with its traceback)."""
 
-    domain: ModuleType  # pure: `decide(state, command)` and `evolve` are shown; `Rejected`, `parse_command(payload)`
-    # (store, lab id, the command's aggregate id, version or None) -> the aggregate's state decide saw
-    load_state: Callable[[Any, str, str, int | None], Any]
+    domain: ModuleType  # pure: its `decide(state, command)` and `evolve` are shown; `decide` raises `Rejected`
 
 
 @dataclass(frozen=True)

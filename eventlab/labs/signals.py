@@ -2,7 +2,7 @@
 
 `command_handled`: a learner's command from a lab's form was handled (accepted, refused, or a conflict), sent with
 `request`, `lab`, `payload` (the command as the form gave it) and `outcome` (the lab's Outcome: `accepted`,
-`duplicate`, `reason`, `conflict`, `events`). The course listens to light the branch of the lab's `decide` that handled
+`duplicate`, `reason`, `conflict`, `events`, and `error`: the refusal, with its traceback). The course listens to light the branch of the lab's `decide` that handled
 it on the Event Sourcing page (the lab registers what the code view shows: `registry.CodeView`).
 """
 

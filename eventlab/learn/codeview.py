@@ -5,8 +5,9 @@ course guide's Scala/Akka version — with the branch that handled the learner's
 Pure Python (no Django), and it imports no lab: the domain module it shows is `domain_of()`, which the course's
 AppConfig.ready() points at the lab registry's code view (the lab that registers one: today the bank). The branches are found in the source's syntax tree (the `ast` module), never by hard-coded
 line numbers: each `case` of `decide`'s matches, each `if … raise` refusal in it, and each `case` of `evolve`.
-Which branch handled a command is found by running `decide` itself on the state the command saw: a refusal is located
-by the line its `Rejected` was raised from (the traceback), an accepted command by its command class's `case`.
+Which branch handled a command is found from what `decide` did when the command ran (`located`): a refusal by the line
+its `Rejected` was raised from (the traceback of the exception the lab keeps on its outcome), an accepted command by
+its command class's `case`. `handled_by` runs `decide` on a given state and locates its branch the same way.
 
 Only source code goes through Pygments; nothing a learner typed ever does (labels are rendered by the template, which
 escapes them).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
@@ -194,6 +195,27 @@ def handled_by(state: Any, command: Any, source: Source | None = None) -> Handle
     folds = tuple(b for name in dict.fromkeys(type(e).__name__ for e in events)
                   for b in source.branches if b.key == f"evolve:{name}")
     return Handled(True, "", branch, folds)
+
+
+def located(command: str, event_types: Sequence[str], error: BaseException | None,
+            source: Source | None = None) -> tuple[str, tuple[str, ...]] | None:
+    """The keys of the branches that handled a command, from what `decide` did with it when it ran (nothing is run
+    again): a refusal's traceback names the line of `decide` it was raised from, so the `if … raise` holding it; an
+    accepted command's class names its `case`, and its events' types the cases of `evolve` that fold them.
+    None: decide never ran (refused while reading the input, or by the store's command-id record)."""
+    source = source or load()
+    if error is not None:
+        line = _raised_from(error)
+        branch = next((b for b in source.branches if b.function == "decide" and b.refused and line in b.lines), None)
+        return (branch.key, ()) if line and branch is not None else None
+    return f"decide:{command}", tuple(f"evolve:{name}" for name in dict.fromkeys(event_types))
+
+
+def handled_from(accepted: bool, reason: str, decide: str, evolve: Sequence[str],
+                 source: Source | None = None) -> Handled:
+    """What `located` found, as branches of the source as it is now (a key the source no longer has is left out)."""
+    by_key = {b.key: b for b in (source or load()).branches}
+    return Handled(accepted, reason, by_key.get(decide), tuple(by_key[k] for k in evolve if k in by_key))
 
 
 def _raised_from(error: BaseException) -> int:

@@ -156,33 +156,29 @@ KEEP_BANK_COMMANDS = 10
 
 
 def remember_bank_command(sender, request, lab: Lab, payload: dict, outcome, **kwargs) -> None:
-    """The bank lab handled a command from this session's form: remember it, per lab, with the stream version decide
-    saw, so the Event Sourcing page can run decide again on that state and light the branch that handled it.
+    """A lab handled a command from this session's form: remember it, per lab, with the branches of `decide` (and
+    `evolve`) that handled it, located now from the outcome — its events, or the refusal it keeps with its traceback —
+    so the Event Sourcing page lights them without running `decide` again.
 
     `stage` says how far it got: "decided" (decide accepted or refused it), "conflict" (the expected version was
-    stale, so decide never ran), or "input" (refused while reading the form, before decide)."""
-    shown = registry.code_view()
-    before: int | None = None
+    stale, so decide never ran), or "input" (refused while reading the form or by the command-id record, before
+    decide)."""
+    decide, evolve = "", ()
     if outcome.conflict is not None:
         stage = "conflict"
-    elif outcome.accepted and outcome.events:
-        stage, before = "decided", outcome.events[0].version - 1
     else:
-        stage = "input"
-        try:
-            command = shown.domain.parse_command(payload)
-        except shown.domain.Rejected:
-            command = None
-        if command is not None:  # refused: by decide (the same words on the current state), or before it
-            state = shown.load_state(store, lab.id, command.account_id, None)
-            handled = codeview.handled_by(state, command)
-            if not handled.accepted and handled.reason == outcome.reason:
-                stage, before = "decided", state.version
+        error = getattr(outcome, "error", None)
+        found = None
+        if (outcome.accepted and outcome.events) or error is not None:
+            found = codeview.located(str(payload.get("command", ""))[:40], [e.type for e in outcome.events], error)
+        stage = "input" if found is None else "decided"
+        if found is not None:
+            decide, evolve = found
     entry = {
         "command": str(payload.get("command", ""))[:40], "account_id": str(payload.get("account_id", ""))[:40],
         "amount": str(payload.get("amount", ""))[:20], "owner": str(payload.get("owner", ""))[:100],
         "accepted": bool(outcome.accepted), "duplicate": bool(outcome.duplicate), "reason": outcome.reason[:300],
-        "stage": stage, "before_version": before,
+        "stage": stage, "decide": decide, "evolve": list(evolve),
     }
     remembered = dict(request.session.get(SESSION_BANK_COMMANDS) or {})
     remembered.pop(lab.id, None)
@@ -194,21 +190,16 @@ def code_view(session) -> dict:
     """What the Event Sourcing page's code view shows: the bank's decide and evolve, highlighted, with the branch
     that handled this session's last command in its working lab lit (nothing lit when there is none), and the
     guide's Scala version."""
-    shown = registry.code_view()
     source = codeview.load()
     lab = current_lab(session)
     entry = (session.get(SESSION_BANK_COMMANDS) or {}).get(lab.id) if lab is not None else None
     view: dict = {"lab": lab, "last": entry, "handled": None, "decide_branch": None, "evolve_branches": (),
                   "path": os.path.relpath(codeview.source_path(), settings.BASE_DIR)}
     lit: tuple[int, ...] = ()
-    if entry and entry.get("stage") == "decided" and isinstance(entry.get("before_version"), int):
-        try:
-            command = shown.domain.parse_command({k: entry[k] for k in ("command", "account_id", "amount", "owner")})
-        except shown.domain.Rejected:
-            command = None
-        if command is not None:
-            state = shown.load_state(store, lab.id, command.account_id, entry["before_version"])
-            handled = codeview.handled_by(state, command, source)
+    if entry and entry.get("stage") == "decided" and isinstance(entry.get("decide"), str):
+        handled = codeview.handled_from(bool(entry.get("accepted")), str(entry.get("reason", "")), entry["decide"],
+                                        [k for k in entry.get("evolve") or () if isinstance(k, str)], source)
+        if handled.decide is not None:
             view.update(handled=handled, decide_branch=handled.decide,
                         decide_lines=codeview.lines_text(handled.decide.lines) if handled.decide else "",
                         evolve_branches=[{"branch": b, "lines": codeview.lines_text(b.lines)}

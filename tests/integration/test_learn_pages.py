@@ -841,7 +841,7 @@ def test_the_code_view_lights_the_branch_that_handled_the_last_bank_command(clie
     assert "Insufficient funds" in words
 
     # A withdrawal of everything is accepted, although the same command on the state after it would be refused:
-    # decide is run again on the state the command saw.
+    # lit is what decide did when the command ran (located then, never run again).
     bank_command(client, lab_id, command="Withdraw", account_id="cv-1", amount="50.00")
     html = client.get("/learn/event-sourcing/").content.decode()
     assert [source_line(n) for n in lit_lines(html, "decide")][-1].startswith("return [MoneyWithdrawn(")
@@ -853,6 +853,25 @@ def test_the_code_view_lights_the_branch_that_handled_the_last_bank_command(clie
     bank_command(client, lab_id, command="Deposit", account_id="cv-1", amount="-5")  # refused before decide
     words = visible(client.get("/learn/event-sourcing/"))
     assert "Nothing is lit." in words and "before decide ran" in words
+
+
+def test_the_code_view_runs_no_decide_and_guesses_nothing_per_page_view(client, monkeypatch):
+    """The branch is located when the command runs (from its events, or the refusal the bank keeps with its
+    traceback) and kept in the session: showing the page runs neither decide nor a load of the account."""
+    from eventlab.bank import domain
+
+    lab_id = client.get("/labs/bank/")["Location"].split("/")[2]
+    bank_command(client, lab_id, command="OpenAccount", account_id="cv-4", owner="Ada")
+    bank_command(client, lab_id, command="Withdraw", account_id="cv-4", amount="7.00")
+    assert client.session["bank_last_command"][lab_id]["decide"] == "decide:Withdraw:refused:1"
+
+    def no_decide(*args, **kwargs):
+        raise AssertionError("decide ran for a page view")
+
+    monkeypatch.setattr(domain, "decide", no_decide)
+    html = client.get("/learn/event-sourcing/").content.decode()
+    assert [source_line(n) for n in lit_lines(html, "decide")][:2] == ["case Withdraw(account_id, amount):",
+                                                                      "if amount > state.balance:"]
 
 
 def test_a_conflict_or_a_reused_command_id_lights_nothing_and_says_why(client):
