@@ -11,6 +11,7 @@ from ninja.openapi.schema import OpenAPISchema
 
 from eventlab.eventstore.core import CommandIdReused, ConcurrencyError
 from eventlab.labs import registry
+from eventlab.labs.api import NotAnObject, ObjectParser
 from eventlab.labs.api import router as labs_router
 from eventlab.sim.runlog import Invalid, UnknownRun
 
@@ -43,6 +44,7 @@ api = EventLabAPI(
         "a body over 64 KiB, 404 for a lab you cannot reach."
     ),
     urls_namespace="api",
+    parser=ObjectParser(),
 )
 api.add_router("/labs", labs_router)
 for plugin in registry.plugins():  # every lab's router, from the lab registry (filled in each lab's ready())
@@ -57,15 +59,26 @@ def _field(loc) -> str:
 
 @api.exception_handler(ValidationError)
 def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors]
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid input."
+    """A body that is not what its endpoint lists: an unknown field is named (labs.api.ObjectBody), else each field's
+    error."""
+    errors, said = [], []
+    for error in exc.errors:
+        field = _field(error.get("loc", ()))
+        unknown = error.get("type") == "extra_forbidden"
+        message = f"unknown field {field!r}" if unknown else error.get("msg", "invalid")
+        errors.append({"field": field, "message": message})
+        said.append(message if unknown else f"{field}: {message}")
+    detail = "; ".join(said) or "Invalid input."
     return api.create_response(request, {"detail": f"Invalid input: {detail}", "errors": errors}, status=422)
 
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    if exc.status_code == 400:  # django-ninja could not parse the body
-        return api.create_response(request, {"detail": "Malformed JSON: the body is not a JSON object."}, status=422)
+    if exc.status_code == 400:  # django-ninja could not parse the body: not JSON, or not a JSON object
+        cause = exc.__cause__  # labs.api.ObjectParser's NotAnObject, or the JSON decoder's error
+        malformed = "Malformed JSON: the body is not a JSON object."
+        detail = f"Invalid input: {cause}" if isinstance(cause, NotAnObject) else malformed
+        return api.create_response(request, {"detail": detail}, status=422)
     if isinstance(exc, AuthenticationError) or exc.status_code == 401:
         return api.create_response(request, {"detail": "Not found."}, status=404)
     return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)

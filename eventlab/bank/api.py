@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_datetime
 from ninja import Field, Router, Schema, Status
 from pydantic import StrictFloat, StrictInt, StrictStr
 
-from eventlab.labs.api import Detail, lab_from_request
+from eventlab.labs.api import Detail, ObjectBody, lab_from_request
 from eventlab.labs.services import projector, store
 
 from . import services
@@ -19,7 +19,7 @@ from .domain import Rejected, parse_account_id, stream_name
 router = Router(tags=["bank"])
 
 
-class BankCommand(Schema):
+class BankCommand(ObjectBody):
     command: Literal["OpenAccount", "Deposit", "Withdraw", "CloseAccount"]
     account_id: str = Field(..., max_length=200, examples=["acc-1"])
     owner: str | None = Field(None, max_length=10_000, description="OpenAccount only; at most 100 characters.")

@@ -9,9 +9,9 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
-from ninja.schema import DjangoGetter
+from ninja.parser import Parser
 from ninja.utils import check_csrf
-from pydantic import model_validator
+from pydantic import ConfigDict
 
 from eventlab.eventstore.core import StoreError
 
@@ -33,17 +33,45 @@ def lab_from_request(request: HttpRequest, lab_id: str, write: bool = False) -> 
     return lab
 
 
-class ObjectBody(Schema):
-    """A body that must be a JSON object: when every field is optional, a list or a string would otherwise be taken
-    as an object with no fields (django-ninja reads attributes off whatever it is given)."""
+class NotAnObject(ValueError):
+    """A body that is valid JSON but not an object."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def an_object(cls, data: Any) -> Any:
-        given = data._obj if isinstance(data, DjangoGetter) else data  # django-ninja wraps it before we see it
-        if not isinstance(given, dict):
-            raise ValueError("the body must be a JSON object")
+
+class ObjectParser(Parser):
+    """The API's JSON parser: a body, when there is one, is a JSON object. A list, a string, a number or null is
+    refused before any endpoint sees it (django-ninja would otherwise read a list or a string as an object with no
+    fields, and null as no body at all). eventlab/api.py answers it with a 422 naming what came instead."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = json.loads(request.body)
+        if not isinstance(data, dict):
+            raise NotAnObject(f"the body must be a JSON object, not {_json_kind(data)}.")
         return data
+
+
+def _json_kind(data: Any) -> str:
+    if data is None:
+        return "null"
+    if isinstance(data, bool):
+        return "true or false"
+    if isinstance(data, list):
+        return "a list"
+    return "a string" if isinstance(data, str) else "a number"
+
+
+class ObjectBody(Schema):
+    """Every POST body of the API, one policy (API.md, "Conventions": "422 for invalid input, malformed JSON, or a
+    command the domain rejects (nothing is appended)"): a body is a JSON object (ObjectParser) with only the fields
+    its endpoint lists. A misspelt or unknown field is a 422 naming it ("unknown field 'foo'"), never silently
+    ignored; malformed JSON is a 422 too. An endpoint whose fields are all optional also takes an empty body (no
+    bytes at all), the same as `{}`. The values themselves are checked by the lab, after the lab is found, so a bad
+    value sent to a lab one cannot reach is a 404 like any other request to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoFields(ObjectBody):
+    """The body of an action that takes nothing: empty, or `{}`."""
 
 
 class LabCreated(Schema):
@@ -84,7 +112,7 @@ class ReadModelsOut(Schema):
     read_models: list[ReadModelOut]
 
 
-class ReadModelAction(Schema):
+class ReadModelAction(ObjectBody):
     action: Literal["enable", "pause", "resume", "rebuild", "configure"]
     mode: Literal["inline", "async"] | None = None
     delay_ms: int | None = Field(None, ge=0, le=readmodels.MAX_DELAY_MS)

@@ -1,7 +1,9 @@
 """The resilience lab over JSON: start a simulated system, let virtual time pass (a second, or a Run with a budget),
 change its settings, schedule faults, kill and restart instances, go back to a second, fork a what-if run.
 
-Values are checked by the lab's own validation (runs.py), after the lab: every mistake gets one plain-words `detail`,
+Start, step, run, faults, fork, the list and a run at a second are labs.runapi's, as for every run lab; settings,
+kill and restart are the resilience lab's own. Bodies follow the one body policy (labs.api.ObjectBody); values are
+checked by the lab's own validation (runs.py), after the lab: every mistake gets one plain-words `detail`,
 and a bad value sent to a lab one cannot reach is a 404 like any other request to it."""
 
 from __future__ import annotations
@@ -9,26 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
-from pydantic import ConfigDict
+from ninja import Field, Schema
 
-from eventlab.labs.api import Detail, ObjectBody, lab_from_request
-from eventlab.labs.services import store
+from eventlab.labs.api import Detail, NoFields, ObjectBody, lab_from_request
+from eventlab.labs.runapi import run_router
 from eventlab.sim.runlog import Invalid
 
 from . import services
-from .runs import LOG, OUTCOMES
-
-router = Router(tags=["resilience"])
+from .runs import OUTCOMES
 
 Number = int | float
 PATH_NUMBER_DIGITS = 6
-
-
-class Body(ObjectBody):
-    """A body is a JSON object with only the fields listed (a misspelt one is refused, not silently ignored)."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- What the endpoints take -------------------------------------------------------------------------------------
@@ -55,7 +48,7 @@ PREDICT = Field(None, description="What you expect the time to show, before you 
                 + ", ".join(OUTCOMES) + ". Recorded in the run with what happened.", examples=["opens"])
 
 
-class ResilienceStart(Body):
+class ResilienceStart(ObjectBody):
     seed: Any = Field(1, description="The run is reproducible from (seed, settings, faults, the inputs after).")
     settings: Any = Field(None, description="Every part optional; a missing part keeps its default. `breaker`, "
                           "`bulkhead` and `retry` are off unless given (`{}` turns one on with its defaults).",
@@ -64,39 +57,31 @@ class ResilienceStart(Body):
                         "failure rate or latency, an instance killed or restarted.", examples=[FAULTS_EXAMPLE])
 
 
-class StepIn(Body):
+class ResilienceStepIn(ObjectBody):
     predict: Any = PREDICT
 
 
-class RunIn(Body):
+class ResilienceRunIn(ObjectBody):
     ms: Any = Field(10_000, description="How much virtual time passes, in whole seconds (1,000 to 120,000 ms).")
     predict: Any = PREDICT
 
 
-class SettingsIn(Body):
+class ResilienceSettingsIn(ObjectBody):
     settings: Any = Field(..., description="Only what changes, from now on, in the start's shape (the number of "
                           "instances is fixed: kill or restart them instead; null switches a pattern off).",
                           examples=[{"rate_rps": 50, "breaker": {"wait_open_ms": 2000}}])
 
 
-class FaultsIn(Body):
-    faults: Any = Field(..., description="Faults acting now (no `at_ms`) or later.", examples=[FAULTS_EXAMPLE[:2]])
-
-
-class ForkIn(Body):
-    at_step: Any = Field(..., description="The second the what-if run starts from (0 to the run's steps).")
-
-
 # --- What they answer --------------------------------------------------------------------------------------------
 
 
-class ServiceSettingsOut(Schema):
+class ResilienceServiceSettingsOut(Schema):
     instances: int
     failure_pct: Number
     latency_ms: int
 
 
-class BreakerSettingsOut(Schema):
+class ResilienceBreakerSettingsOut(Schema):
     window: str = Field(description="count | time")
     window_size: int = Field(description="Calls (count) or seconds (time).")
     minimum_calls: int
@@ -124,7 +109,7 @@ class BreakerSettingsOut(Schema):
                       "(METRICS_ONLY: every call permitted and recorded, the state never changes)")
 
 
-class BulkheadSettingsOut(Schema):
+class ResilienceBulkheadSettingsOut(Schema):
     kind: str = Field(description="semaphore | threadpool")
     max_concurrent: int
     max_wait_ms: int = Field(description="Semaphore: how long a call waits for a permit (0: rejected at once).")
@@ -132,7 +117,7 @@ class BulkheadSettingsOut(Schema):
     shared: bool = Field(description="One pool for every service, or one each.")
 
 
-class RetrySettingsOut(Schema):
+class ResilienceRetrySettingsOut(Schema):
     max_attempts: int = Field(description="The first call included, as Resilience4j counts.")
     base_ms: int
     backoff: str = Field(description="fixed | linear | exponential")
@@ -144,37 +129,37 @@ class RetrySettingsOut(Schema):
     randomization_factor: Number = Field(description="For randomized jitter: 0 to 1 (Resilience4j's default 0.5).")
 
 
-class RateLimitOut(Schema):
+class ResilienceRateLimitOut(Schema):
     capacity: int = Field(description="The token bucket of each client (0: no rate limit).")
     refill_per_s: Number
 
 
-class DiscoveryOut(Schema):
+class ResilienceDiscoveryOut(Schema):
     heartbeat_ms: int
     evict_after: int = Field(description="Missed heartbeats before an instance leaves the registry.")
 
 
-class SettingsOut(Schema):
+class ResilienceSettingsOut(Schema):
     rate_rps: Number
     unauthenticated_pct: Number
     mix: dict[str, Number]
-    rate_limit: RateLimitOut
+    rate_limit: ResilienceRateLimitOut
     timeout_ms: int
-    discovery: DiscoveryOut
-    services: dict[str, ServiceSettingsOut]
-    breaker: BreakerSettingsOut | None
-    bulkhead: BulkheadSettingsOut | None
-    retry: RetrySettingsOut | None
+    discovery: ResilienceDiscoveryOut
+    services: dict[str, ResilienceServiceSettingsOut]
+    breaker: ResilienceBreakerSettingsOut | None
+    bulkhead: ResilienceBulkheadSettingsOut | None
+    retry: ResilienceRetrySettingsOut | None
 
 
-class PoolOut(Schema):
+class ResiliencePoolOut(Schema):
     in_use: int
     waiting: int
     size: int
     rejected: int
 
 
-class TickOut(Schema):
+class ResilienceTickOut(Schema):
     """One virtual second."""
 
     second: int
@@ -189,11 +174,11 @@ class TickOut(Schema):
     p95: int | None
     p99: int | None
     breakers: dict[str, str]
-    pools: dict[str, PoolOut]
+    pools: dict[str, ResiliencePoolOut]
     registry: dict[str, list[str]]
 
 
-class BreakerOut(Schema):
+class ResilienceBreakerOut(Schema):
     state: str = Field(description="CLOSED | OPEN | HALF_OPEN | DISABLED | FORCED_OPEN | METRICS_ONLY")
     since_ms: int
     calls: int = Field(description="Calls in the window (closed) or test calls finished (half-open).")
@@ -207,7 +192,7 @@ class BreakerOut(Schema):
     transitions: list[dict] = Field(description='Each {"at_ms", "from", "to", "reason"}.')
 
 
-class InstanceOut(Schema):
+class ResilienceInstanceOut(Schema):
     name: str
     alive: bool
     registered: bool
@@ -215,7 +200,7 @@ class InstanceOut(Schema):
     calls: int
 
 
-class TotalsOut(Schema):
+class ResilienceTotalsOut(Schema):
     requests: int
     outcomes: dict[str, int]
     attempts: int
@@ -224,7 +209,7 @@ class TotalsOut(Schema):
     load_factor: float = Field(description="Service calls per admitted request: how retries multiply the load.")
 
 
-class SpanOut(Schema):
+class ResilienceSpanOut(Schema):
     service: str
     instance: str
     attempt: int
@@ -233,7 +218,7 @@ class SpanOut(Schema):
     outcome: str
 
 
-class TraceOut(Schema):
+class ResilienceTraceOut(Schema):
     id: int
     client: str
     path: str
@@ -241,10 +226,10 @@ class TraceOut(Schema):
     ended_ms: int | None
     outcome: str
     decisions: list[tuple[int, str, str]] = Field(description="[at_ms, where, what]: the gateway's and each call's.")
-    spans: list[SpanOut]
+    spans: list[ResilienceSpanOut]
 
 
-class HappenedOut(Schema):
+class ResilienceHappenedOut(Schema):
     step: int
     at_ms: int
     type: str = Field(description="BreakerTransitioned, InstanceKilled, InstanceEvicted, InstanceRestarted, "
@@ -252,39 +237,28 @@ class HappenedOut(Schema):
     data: dict
 
 
-class RunOut(Schema):
+class ResilienceRunOut(Schema):
     id: str
     seed: int
     step: int = Field(description="Virtual seconds so far.")
     clock_ms: int
     done: bool = Field(description="A run lasts five virtual minutes at most.")
-    settings: SettingsOut = Field(description="What the system runs with now (the faults' changes included).")
+    settings: ResilienceSettingsOut = Field(description="What the system runs with now (the faults' changes included).")
     faults: list[dict]
-    series: list[TickOut] = Field(description="One summary per virtual second.")
-    breakers: dict[str, BreakerOut] = Field(description="Per service; empty without a breaker.")
-    registry: dict[str, list[InstanceOut]]
-    totals: TotalsOut
+    series: list[ResilienceTickOut] = Field(description="One summary per virtual second.")
+    breakers: dict[str, ResilienceBreakerOut] = Field(description="Per service; empty without a breaker.")
+    registry: dict[str, list[ResilienceInstanceOut]]
+    totals: ResilienceTotalsOut
     retry_schedule: list[int] = Field(description="The waits (ms) one call would make if every attempt failed.")
-    requests: list[TraceOut] = Field(description="The 20 most recent requests, newest first: the trace waterfall.")
+    requests: list[ResilienceTraceOut] = Field(description="The 20 most recent requests, newest first: the trace "
+                                               "waterfall.")
     clients: list[str]
-    happened: list[HappenedOut] = Field(description="What the system did besides summarizing each second.")
+    happened: list[ResilienceHappenedOut] = Field(description="What the system did besides summarizing each second.")
     prompt: dict | None = Field(description="Predict, then observe: set when the next second changes a breaker or "
                                 "the registry (its `choices`), null otherwise.")
     predictions: list[dict]
     forked_from: str | None
     fork_step: int | None
-
-
-class RunListed(Schema):
-    id: str
-    seed: int
-    forked_from: str | None
-    fork_step: int | None
-    started_at: str
-
-
-class RunsOut(Schema):
-    runs: list[RunListed]
 
 
 def _out(run) -> dict[str, Any]:
@@ -293,15 +267,6 @@ def _out(run) -> dict[str, Any]:
                          for e in run.sim.history if e.type != "TickSummarized"]}
 
 
-def _act(request: HttpRequest, lab_id: str, run_id: str, given: dict[str, Any]) -> dict[str, Any]:
-    lab = lab_from_request(request, lab_id, write=True)
-    return _out(services.act(lab, run_id, given))
-
-
-def _with_prediction(given: dict[str, Any], payload: StepIn | RunIn | None) -> dict[str, Any]:
-    if payload is not None and payload.predict is not None:
-        given["predict"] = payload.predict
-    return given
 
 
 def _whole(text: str) -> int | str:
@@ -311,75 +276,46 @@ def _whole(text: str) -> int | str:
 
 # --- The endpoints -----------------------------------------------------------------------------------------------
 
-ANSWERS = {200: RunOut, 404: Detail, 422: Detail}
+router = run_router(
+    key="resilience", name="Resilience", tag="resilience", service=services.SERVICE,
+    start_in=ResilienceStart, run_out=ResilienceRunOut, step_in=ResilienceStepIn, run_in=ResilienceRunIn, out=_out,
+    faults_example=FAULTS_EXAMPLE[:2],
+    summaries={
+        "start": "Start a simulated system: a gateway, three services and the patterns you choose",
+        "runs": "The resilience runs in this lab, newest first",
+        "run_state": "A run now, or as it was after second k (?at_step=k): its state, series, breakers, registry",
+        "step": "Let one virtual second pass (optionally predicting what it will show)",
+        "run": "Let virtual time pass: `ms` (10 s by default, whole seconds, at most 2 minutes at once)",
+        "faults": "Schedule faults: a failure rate or latency change, an instance killed or restarted",
+        "fork": "A what-if run: the same start and inputs up to second `at_step`, as a new run",
+    },
+)
+
+ANSWERS = {200: ResilienceRunOut, 404: Detail, 422: Detail}
 
 
-@router.post("/{lab_id}/resilience", response={201: RunOut, 404: Detail, 422: Detail},
-             summary="Start a simulated system: a gateway, three services and the patterns you choose")
-def start(request: HttpRequest, lab_id: str, payload: ResilienceStart | None = None):
+def _act(request: HttpRequest, lab_id: str, run_id: str, given: dict[str, Any]) -> dict[str, Any]:
     lab = lab_from_request(request, lab_id, write=True)
-    return Status(201, _out(services.start(lab, payload.dict() if payload is not None else {})))
-
-
-@router.get("/{lab_id}/resilience", response={200: RunsOut, 404: Detail},
-            summary="The resilience runs in this lab, newest first")
-def runs(request: HttpRequest, lab_id: str):
-    lab = lab_from_request(request, lab_id)
-    return {"runs": [{"id": e.data["run_id"], "seed": e.data["seed"], "forked_from": e.data.get("forked_from"),
-                      "fork_step": e.data.get("fork_step"), "started_at": e.as_dict()["metadata"]["recorded_at"]}
-                     for e in LOG.runs(store, lab.id)]}
-
-
-@router.get("/{lab_id}/resilience/{run_id}", response=ANSWERS,
-            summary="A run now, or as it was after second k (?at_step=k): its state, series, breakers, registry")
-def run_state(request: HttpRequest, lab_id: str, run_id: str, at_step: str | None = None):
-    return _out(services.SERVICE.load_at(lab_from_request(request, lab_id), run_id, at_step))
-
-
-@router.post("/{lab_id}/resilience/{run_id}/step", response=ANSWERS,
-             summary="Let one virtual second pass (optionally predicting what it will show)")
-def step(request: HttpRequest, lab_id: str, run_id: str, payload: StepIn | None = None):
-    return _act(request, lab_id, run_id, _with_prediction({"input": "step"}, payload))
-
-
-@router.post("/{lab_id}/resilience/{run_id}/run", response=ANSWERS,
-             summary="Let virtual time pass: `ms` (10 s by default, whole seconds, at most 2 minutes at once)")
-def run_for(request: HttpRequest, lab_id: str, run_id: str, payload: RunIn | None = None):
-    given: dict[str, Any] = {"input": "run"}
-    if payload is not None and "ms" in payload.model_fields_set:
-        given["ms"] = payload.ms
-    return _act(request, lab_id, run_id, _with_prediction(given, payload))
+    return _out(services.act(lab, run_id, given))
 
 
 @router.post("/{lab_id}/resilience/{run_id}/settings", response=ANSWERS,
              summary="Change settings from now on: the rate, a service, the breaker, the bulkheads, the retries")
-def change_settings(request: HttpRequest, lab_id: str, run_id: str, payload: SettingsIn):
+def change_settings(request: HttpRequest, lab_id: str, run_id: str, payload: ResilienceSettingsIn):
     lab = lab_from_request(request, lab_id, write=True)  # first: a bad value to a lab one cannot reach is a 404
     if not isinstance(payload.settings, dict):
         raise Invalid('settings must be an object with what changes, such as {"rate_rps": 50}.')
     return _out(services.act(lab, run_id, {"input": "settings", "settings": payload.settings}))
 
 
-@router.post("/{lab_id}/resilience/{run_id}/faults", response=ANSWERS,
-             summary="Schedule faults: a failure rate or latency change, an instance killed or restarted")
-def faults(request: HttpRequest, lab_id: str, run_id: str, payload: FaultsIn):
-    return _act(request, lab_id, run_id, {"input": "faults", "faults": payload.faults})
-
-
 @router.post("/{lab_id}/resilience/{run_id}/instances/{service}/{number}/kill", response=ANSWERS,
              summary="Kill an instance now: calls to it are refused until the registry evicts it")
-def kill(request: HttpRequest, lab_id: str, run_id: str, service: str, number: str):
+def kill(request: HttpRequest, lab_id: str, run_id: str, service: str, number: str, payload: NoFields | None = None):
     return _act(request, lab_id, run_id, {"input": "kill", "service": service, "instance": _whole(number)})
 
 
 @router.post("/{lab_id}/resilience/{run_id}/instances/{service}/{number}/restart", response=ANSWERS,
              summary="Restart a dead instance now: it registers again and gets traffic")
-def restart(request: HttpRequest, lab_id: str, run_id: str, service: str, number: str):
+def restart(request: HttpRequest, lab_id: str, run_id: str, service: str, number: str,
+            payload: NoFields | None = None):
     return _act(request, lab_id, run_id, {"input": "restart", "service": service, "instance": _whole(number)})
-
-
-@router.post("/{lab_id}/resilience/{run_id}/fork", response={201: RunOut, 404: Detail, 422: Detail},
-             summary="A what-if run: the same start and inputs up to second `at_step`, as a new run")
-def fork(request: HttpRequest, lab_id: str, run_id: str, payload: ForkIn):
-    lab = lab_from_request(request, lab_id, write=True)
-    return Status(201, _out(services.fork(lab, run_id, payload.at_step)))

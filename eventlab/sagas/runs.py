@@ -191,7 +191,7 @@ class SagaRun:
         if self.steps >= MAX_STEPS:
             raise Invalid(f"A run takes at most {MAX_STEPS:,} steps.")
         pick = given.get("pick")
-        if pick is not None and pick not in {m.id for m in pending}:
+        if pick is not None and (not isinstance(pick, str) or pick not in {m.id for m in pending}):
             raise Invalid(f"Message {str(pick)[:40]!r} is not in flight.")
         predicted = given.get("predict")
         if predicted is not None and (not isinstance(predicted, str) or predicted not in OUTCOMES):

@@ -1,22 +1,19 @@
-"""The two-phase commit lab over JSON: start a transaction, step it, run it, inject faults, recover, fork.
+"""The two-phase commit lab over JSON: start a transaction, step it, run it, inject faults, recover, fork
+(labs.runapi, as every run lab).
 
-Bodies are checked by the lab's own validation (runs.py), so every mistake gets one plain-words `detail`."""
+Bodies follow the one body policy (labs.api.ObjectBody); values are checked by the lab's own validation (runs.py),
+so every mistake gets one plain-words `detail`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Schema
 
-from eventlab.labs.api import Detail, ObjectBody, lab_from_request
-from eventlab.labs.services import store
-from eventlab.sim.runlog import Invalid
+from eventlab.labs.api import ObjectBody
+from eventlab.labs.runapi import run_router
 
 from . import services
-from .runs import LOG
-
-router = Router(tags=["two-phase commit"])
 
 
 class TwoPCStart(ObjectBody):
@@ -33,25 +30,17 @@ class TwoPCStart(ObjectBody):
     cooperative: Any = Field(False, description="Cooperative termination: participants in doubt ask each other.")
 
 
-class StepIn(ObjectBody):
+class TwoPCStepIn(ObjectBody):
     deliver: Any = Field(None, description="The id of the in-flight message to deliver next (default: the earliest).")
     predict: Any = Field(None, description="Your prediction of what this step will show (the run's `prompt` lists "
                          "the choices when a fault is about to act).")
 
 
-class FaultsIn(ObjectBody):
-    faults: Any = Field(..., examples=[[{"kind": "vote_no", "participant": "payments"}]])
-
-
-class RecoverIn(ObjectBody):
+class TwoPCRecoverIn(ObjectBody):
     node: Any = Field(None, description="The crashed node to restart (default: every crashed node).")
 
 
-class ForkIn(ObjectBody):
-    at_step: Any = Field(..., description="The step the what-if run starts from (0 to the run's steps).")
-
-
-class RunOut(Schema):
+class TwoPCRunOut(Schema):
     id: str
     outcome: str
     done: bool
@@ -82,82 +71,17 @@ class RunOut(Schema):
     predictions: list[dict]
 
 
-class StepOut(Schema):
-    outcome: str
-    step: int
-    done: bool
-    delivered: dict | None
-    prediction: dict | None
-
-
-def _act(request: HttpRequest, lab_id: str, run_id: str, given: dict[str, Any]):
-    lab = lab_from_request(request, lab_id, write=True)
-    return services.act(lab, run_id, given).as_dict()
-
-
-@router.post("/{lab_id}/twopc", response={201: RunOut, 422: Detail}, summary="Start a distributed transaction")
-def start(request: HttpRequest, lab_id: str, payload: TwoPCStart):
-    lab = lab_from_request(request, lab_id, write=True)
-    return Status(201, services.start(lab, payload.dict()).as_dict())
-
-
-@router.get("/{lab_id}/twopc", summary="The two-phase commit runs in this lab, newest first")
-def runs(request: HttpRequest, lab_id: str):
-    lab = lab_from_request(request, lab_id)
-    return {"runs": [{"id": e.data["run_id"], "seed": e.data["seed"], "participants": e.data["participants"],
-                      "forked_from": e.data.get("forked_from"), "started_at": e.as_dict()["metadata"]["recorded_at"]}
-                     for e in LOG.runs(store, lab.id)]}
-
-
-@router.get("/{lab_id}/twopc/{run_id}", response={200: RunOut, 404: Detail, 422: Detail},
-            summary="A transaction now, or as it was after step k (?at_step=k)")
-def run_state(request: HttpRequest, lab_id: str, run_id: str, at_step: str | None = None):
-    return services.SERVICE.load_at(lab_from_request(request, lab_id), run_id, at_step).as_dict()
-
-
-@router.post("/{lab_id}/twopc/{run_id}/step", response={200: StepOut, 404: Detail, 422: Detail},
-             summary="Deliver the next message (or the one picked with `deliver`), or fire the next timer")
-def step(request: HttpRequest, lab_id: str, run_id: str, payload: StepIn | None = None):
-    lab = lab_from_request(request, lab_id, write=True)  # first: a bad body to a lab one cannot reach is a 404
-    given: dict[str, Any] = {"input": "step"}
-    if payload is not None and payload.deliver is not None:
-        if not isinstance(payload.deliver, str) or len(payload.deliver) > 40:
-            raise Invalid("deliver is the id of a message in flight, such as \"m7\".")
-        given["pick"] = payload.deliver
-    if payload is not None and payload.predict is not None:
-        given["predict"] = payload.predict
-    run = services.act(lab, run_id, given)
-    prediction = run.predictions[-1] if given.get("predict") is not None else None
-    return {"outcome": run.outcome, "step": run.steps, "done": run.done, "delivered": run.step_list()[-1],
-            "prediction": prediction}
-
-
-@router.post("/{lab_id}/twopc/{run_id}/run", response={200: RunOut, 404: Detail, 422: Detail},
-             summary="Step until nothing is left in flight (finished, or blocked until a crashed node recovers)")
-def run_to_end(request: HttpRequest, lab_id: str, run_id: str):
-    return _act(request, lab_id, run_id, {"input": "run"})
-
-
-@router.post("/{lab_id}/twopc/{run_id}/faults", response={200: RunOut, 404: Detail, 422: Detail},
-             summary="Inject more faults into a transaction in progress")
-def faults(request: HttpRequest, lab_id: str, run_id: str, payload: FaultsIn):
-    return _act(request, lab_id, run_id, {"input": "faults", "faults": payload.faults})
-
-
-@router.post("/{lab_id}/twopc/{run_id}/recover", response={200: RunOut, 404: Detail, 422: Detail},
-             summary="Restart a crashed coordinator or participant: it rebuilds itself from its own log")
-def recover(request: HttpRequest, lab_id: str, run_id: str, payload: RecoverIn | None = None):
-    lab = lab_from_request(request, lab_id, write=True)  # first: a bad body to a lab one cannot reach is a 404
-    given: dict[str, Any] = {"input": "recover"}
-    if payload is not None and payload.node is not None:
-        if not isinstance(payload.node, str):
-            raise Invalid("node is the name of a crashed node, such as \"coordinator\".")
-        given["node"] = payload.node[:40]
-    return services.act(lab, run_id, given).as_dict()
-
-
-@router.post("/{lab_id}/twopc/{run_id}/fork", response={201: RunOut, 404: Detail, 422: Detail},
-             summary="A what-if run: the same start and inputs up to step `at_step`, as a new run")
-def fork(request: HttpRequest, lab_id: str, run_id: str, payload: ForkIn):
-    lab = lab_from_request(request, lab_id, write=True)
-    return Status(201, services.fork(lab, run_id, payload.at_step).as_dict())
+router = run_router(
+    key="twopc", name="TwoPC", tag="two-phase commit", service=services.SERVICE,
+    start_in=TwoPCStart, run_out=TwoPCRunOut, step_in=TwoPCStepIn, step_status="outcome", recover_in=TwoPCRecoverIn,
+    faults_example=[{"kind": "vote_no", "participant": "payments"}], listed=("participants",),
+    summaries={
+        "start": "Start a distributed transaction",
+        "runs": "The two-phase commit runs in this lab, newest first",
+        "run_state": "A transaction now, or as it was after step k (?at_step=k)",
+        "step": "Deliver the next message (or the one picked with `deliver`), or fire the next timer",
+        "run": "Step until nothing is left in flight (finished, or blocked until a crashed node recovers)",
+        "faults": "Inject more faults into a transaction in progress",
+        "recover": "Restart a crashed coordinator or participant: it rebuilds itself from its own log",
+    },
+)

@@ -187,7 +187,7 @@ class TwoPCRun:
             node = given.get("node")
             if not self.sim.crashed:
                 raise Invalid("Nothing has crashed: there is nothing to recover.")
-            if node is not None and node not in self.sim.crashed:
+            if node is not None and (not isinstance(node, str) or node not in self.sim.crashed):
                 raise Invalid(f"{str(node)[:40]!r} has not crashed; down now: {', '.join(sorted(self.sim.crashed))}.")
             for name in [node] if node else sorted(self.sim.crashed):
                 self.sim.recover(name)
@@ -202,7 +202,7 @@ class TwoPCRun:
             raise Invalid(self.idle_reason())
         if self.steps >= MAX_STEPS:
             raise Invalid(f"A run takes at most {MAX_STEPS:,} steps.")
-        if pick is not None and pick not in {m.id for m in pending}:
+        if pick is not None and (not isinstance(pick, str) or pick not in {m.id for m in pending}):
             raise Invalid(f"Message {str(pick)[:40]!r} is not in flight.")
         if predicted is not None and (not isinstance(predicted, str) or predicted not in OUTCOMES):
             raise Invalid(f"Unknown prediction {str(predicted)[:40]!r}: one of {', '.join(OUTCOMES)}.")

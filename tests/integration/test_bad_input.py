@@ -178,6 +178,34 @@ def test_the_api_refuses_a_body_that_is_not_a_json_object_with_a_422(client, ban
     assert_nothing_appended_and_still_serving(client, bank, before)
 
 
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        pytest.param({**GOOD, "amout": "2.00"}, "amout", id="misspelt"),
+        pytest.param({**GOOD, "note": "rent"}, "note", id="unknown"),
+        pytest.param({**GOOD, "owner": "Ada", "Amount": "1.00"}, "Amount", id="wrong-case"),
+    ],
+)
+def test_the_api_refuses_an_unknown_field_naming_it(client, bank, body, field):
+    # One body policy for every POST (labs.api.ObjectBody): an unknown field is a 422, never silently ignored.
+    before = head(client, bank)
+
+    assert f"unknown field '{field}'" in assert_plain_422(send(client, bank, body))
+
+    assert_nothing_appended_and_still_serving(client, bank, before)
+
+
+@pytest.mark.parametrize("raw", ['{"action": "pause", "node": "x"}', "[]", '"pause"', "null", "7"])
+def test_a_read_model_action_that_is_not_an_object_of_known_fields_is_a_422(client, bank, raw):
+    response = client.post(f"/api/labs/{bank.id}/readmodels/balances", data=raw, content_type="application/json",
+                           **auth(bank.token))
+
+    detail = assert_plain_422(response)
+    assert "unknown field 'node'" in detail or "JSON object" in detail
+    models = client.get(f"/api/labs/{bank.id}/readmodels", **auth(bank.token)).json()["read_models"]
+    assert [m["paused"] for m in models if m["name"] == "balances"] == [False]
+
+
 def test_the_api_refuses_a_1_mb_body_with_a_413_json_detail(client, bank):
     before = head(client, bank)
     body = json.dumps({"command": "OpenAccount", "account_id": "acc-9", "owner": "x" * 1_000_000})
