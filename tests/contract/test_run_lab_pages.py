@@ -231,6 +231,7 @@ class RunLabPagesContract:
         assert page.says(re.compile(r"You are looking back at (step|second) 1\."))
         assert page.by_id("back")["href"] == "?at=0" and page.by_id("forward")["href"] == "?at=2"
         assert page.one("link", re.compile(r"^Back to the latest"))["href"] == learner.run_url(run_id)
+        assert learner.run_page(run_id, "?at=0").by_id("back") is None  # nothing before step 0
         # An at that is not an earlier step shows the latest.
         for at in ("", "abc", "-1", "1.5", "3", "9999999"):
             latest = learner.run_page(run_id, f"?at={at}")
@@ -293,13 +294,33 @@ class RunLabPagesContract:
         assert panel.by_id("run-announce").text  # the sentence the live region reads out
         assert "<html" not in response.content.decode()
 
-    def test_another_sessions_lab_and_an_unknown_run_are_404s(self, learner, key):
+    def test_another_sessions_lab_another_labs_run_and_an_unknown_run_are_404s_that_append_nothing(self, learner, key):
+        load_presets(key)
         run_id = learner.start()
+        lab_page, run_page = learner.lab_page(), learner.run_page(run_id)
+        acts = [b.form for b in run_page.by_role("button") if b.form is not None and b.form["action"].endswith("/act")]
+        assert acts
+        before = store.head(learner.lab.id)
+        # Another browser, with a lab of its own: nothing of this lab is there for it.
         stranger = Client()
-        for url in (f"/labs/{learner.lab.id}/{key}/", learner.run_url(run_id)):
-            assert stranger.get(url).status_code == 404, url
-        assert stranger.post(f"{learner.run_url(run_id)}act", {"action": "step"}).status_code == 404
-        assert learner.client.get(learner.run_url("0123456789ab")).status_code == 404
+        open_lab(stranger, key)
+        assert stranger.get(f"/labs/{learner.lab.id}/{key}/").status_code == 404
+        assert stranger.get(learner.run_url(run_id)).status_code == 404
+        assert stranger.get(f"{learner.run_url(run_id)}?at=0", **HTMX).status_code == 404
+        assert submit(stranger, lab_page.by_id("start-form")).status_code == 404
+        assert submit(stranger, lab_page.by_role("button", re.compile("^Run “"))[0].form).status_code == 404
+        for form in acts:
+            assert submit(stranger, form).status_code == 404, form_fields(form)
+        # This browser: its run in its other lab, and runs that do not exist.
+        other_lab = learner.client.post("/labs/new", {"scenario": "", "page": key})["Location"].split("/")[2]
+        elsewhere = [f"/labs/{other_lab}/{key}/{run_id}/", *(learner.run_url(bad) for bad in ("0123456789ab", "nope",
+                                                                                               "x" * 300))]
+        for url in elsewhere:
+            assert learner.client.get(url).status_code == 404, url
+            assert learner.client.get(url, **HTMX).status_code == 404, url
+            for fields in [*(form_fields(form) for form in acts), {"action": "explode"}, {"action": "step", "at": "0"}]:
+                assert learner.client.post(f"{url}act", fields).status_code == 404, (url, fields)
+        assert store.head(learner.lab.id) == before and store.head(other_lab) == 0
         assert learner.steps(run_id) == 0
 
     def test_the_predict_prompt_asks_before_a_fault_acts_and_the_prediction_is_recorded(self, learner, adapter):

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 from django.test import Client
 
+from eventlab.bank import services as bank
 from eventlab.labs import registry
 from eventlab.labs.models import Lab
 
@@ -312,42 +314,29 @@ def submit(client: Client, form: Element, **override: Any):
 # --- Forms and links, as a page works without JavaScript ------------------------------------------------------------
 
 
-class Controls(HTMLParser):
-    """Every form (with its method, action and fields) and every link on a page."""
+@dataclass
+class Controls:
+    """Every form of a page (its attributes; `fields`: what a browser without JavaScript posts for it; `names`: every
+    field it has; `buttons`: how many; `element`: the form itself), every link, and every element with hx-get or
+    hx-post."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict] = []
-        self.links: list[dict] = []
-        self.hx: list[tuple[str, dict]] = []
-        self._form: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self._form = {**attrs, "fields": {}, "buttons": 0}
-            self.forms.append(self._form)
-        elif tag == "a":
-            self.links.append(attrs)
-        if any(k in attrs for k in ("hx-get", "hx-post")):
-            self.hx.append((tag, attrs))
-        if self._form is not None and tag in ("input", "select", "textarea") and attrs.get("name"):
-            self._form["fields"].setdefault(attrs["name"], attrs.get("value"))
-        if self._form is not None and tag == "button":
-            self._form["buttons"] += 1
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
+    forms: list[dict[str, Any]]
+    links: list[dict[str, str]]
+    hx: list[tuple[str, dict[str, str]]]
 
 
-def controls(page: str) -> Controls:
-    parser = Controls()
-    parser.feed(page)
-    return parser
+def controls(page: Any) -> Controls:
+    tree = page if isinstance(page, Element) else parse(page)
+    forms = [{**form.attrs, "fields": form_fields(form), "element": form,
+              "names": {e["name"] for e in form.iter() if e.tag in ("input", "select", "textarea") and e.get("name")},
+              "buttons": sum(1 for e in form.iter() if e.tag == "button")}
+             for form in tree.iter() if form.tag == "form"]
+    links = [a.attrs for a in tree.iter() if a.tag == "a"]
+    hx = [(e.tag, e.attrs) for e in tree.iter() if "hx-get" in e.attrs or "hx-post" in e.attrs]
+    return Controls(forms, links, hx)
 
 
-def assert_works_without_javascript(page: str) -> Controls:
+def assert_works_without_javascript(page: Any) -> Controls:
     """Every form posts or gets somewhere with a button, every link has an href, every hx-* has a plain fallback."""
     found = controls(page)
     assert found.forms
@@ -368,19 +357,18 @@ def assert_works_without_javascript(page: str) -> Controls:
 
 
 def post_plainly(client: Client, f: dict, **override):
-    """What a browser without JavaScript sends for a form (as `controls` read it): its fields, as the page filled
-    them."""
-    fields = {k: v for k, v in f["fields"].items() if v is not None}
-    fields.update(override)
-    return client.post(f["action"], fields)
+    """What a browser without JavaScript sends for a form (as `controls` read it): its fields as the page filled them,
+    and what was changed."""
+    return client.post(f["action"], {**f["fields"], **override})
 
 
 # --- Websockets -----------------------------------------------------------------------------------------------------
 
 
 @database_sync_to_async
-def browser_session(lab: str) -> tuple[str, str]:
-    """A browser that opened /labs/<lab>/ (e.g. "sagas"): its working lab's id and its session cookie."""
+def browser_session(lab: str = "bank") -> tuple[str, str]:
+    """A browser that opened /labs/<lab>/ (e.g. "sagas"): its working lab's id and its session cookie (the signed
+    session itself)."""
     client = Client()
     response = client.get(f"/labs/{lab}/")
     assert response.status_code == 302
@@ -395,12 +383,19 @@ def head(lab_id: str) -> int:
     return store.head(lab_id)
 
 
-async def connected(lab_id: str, cookie: str) -> WebsocketCommunicator:
-    """A socket on the lab's live feed, from the browser whose session cookie is `cookie` (accepted)."""
+def socket(lab_id: str, cookie: str | None, origin: tuple[bytes, bytes] | None = ORIGIN) -> WebsocketCommunicator:
+    """A socket on the lab's live feed (not connected yet), with the session cookie and Origin header given."""
     from eventlab.asgi import application
 
-    communicator = WebsocketCommunicator(application, f"/ws/labs/{lab_id}/",
-                                         headers=[ORIGIN, (b"cookie", f"sessionid={cookie}".encode())])
+    headers = [origin] if origin else []
+    if cookie:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    return WebsocketCommunicator(application, f"/ws/labs/{lab_id}/", headers=headers)
+
+
+async def connected(lab_id: str, cookie: str) -> WebsocketCommunicator:
+    """A socket on the lab's live feed, from the browser whose session cookie is `cookie` (accepted)."""
+    communicator = socket(lab_id, cookie)
     accepted, _ = await communicator.connect(timeout=5)
     assert accepted
     return communicator
@@ -436,3 +431,57 @@ def panels(messages: list[str]) -> list[str]:
 def news(messages: list[str]) -> list[str]:
     """The "run moved on" notice, sent on its own (the panel carries an empty #run-news of its own)."""
     return [m for m in messages if m.startswith('<p id="run-news"')]
+
+
+# --- The bank lab over the socket (tests/integration/test_consumer.py, test_consumer_hub.py) -------------------
+
+
+@database_sync_to_async
+def run(lab_id: str, *commands: dict) -> list[int]:
+    """Execute bank commands one by one (each its own transaction); the positions they appended."""
+    lab = Lab.objects.get(pk=lab_id)
+    appended = []
+    for body in commands:
+        appended += [e.position for e in bank.execute(lab, body).events]
+    return appended
+
+
+def opened(account_id: str, owner: str = "Ada") -> dict:
+    return {"command": "OpenAccount", "account_id": account_id, "owner": owner}
+
+
+def deposit(account_id: str, amount: str = "1.00") -> dict:
+    return {"command": "Deposit", "account_id": account_id, "amount": amount}
+
+
+def view(after: int = 0, stream: str = "", type: str = "", live: bool = True, account: str = "") -> str:
+    return json.dumps({"page": "bank", "after": after, "stream": stream, "type": type, "live": live,
+                       "account": account})
+
+
+def rows(message: str) -> list[int]:
+    return [int(p) for p in re.findall(r'<tr id="event-(\d+)"', message)]
+
+
+async def next_push(communicator: WebsocketCommunicator, timeout: float = 5) -> tuple[list[int], str]:
+    """One push: the row messages (if any) and the read-model/head message that always ends it."""
+    positions, parts = [], ""
+    while True:
+        message = await communicator.receive_from(timeout=timeout)
+        if message.lstrip().startswith("<tbody"):
+            assert 'hx-swap-oob="afterbegin:#event-rows"' in message
+            positions += rows(message)
+            continue
+        assert not rows(message), "table rows travel in messages of their own"
+        parts = message
+        assert 'id="lab-head"' in parts
+        return positions, parts
+
+
+async def pushes_until_quiet(communicator: WebsocketCommunicator, quiet: float = 0.5) -> list[int]:
+    """Every row pushed until the socket has been quiet for `quiet` seconds."""
+    positions: list[int] = []
+    while not await communicator.receive_nothing(timeout=quiet):
+        got, _ = await next_push(communicator)
+        positions += got
+    return positions

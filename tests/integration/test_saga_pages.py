@@ -2,11 +2,13 @@
 run from the form or a preset, every button of the run page (plainly, and with htmx: the #run partial only), looking
 back and forking a what-if run, plain-words 422s that append nothing, 404s for other sessions' labs and unknown runs,
 escaping, and every page working without JavaScript. Then the preset fixture: each preset ends where its description
-says it does."""
+says it does.
 
-import html
+What every simulation lab's pages do alike (start, a preset, step, back, fork, refusals, 404s, the htmx panel, the
+predict prompt) is tested once for all of them by the run-lab contract, tests/contract/test_run_lab_pages.py; the
+tests here are the saga lab's own."""
+
 import re
-from html.parser import HTMLParser
 
 import pytest
 from django.core.management import call_command
@@ -17,11 +19,23 @@ from eventlab.labs.models import Lab
 from eventlab.labs.services import create_lab, store
 from eventlab.sagas import handlers, services
 from eventlab.sagas.models import Preset
+from tests.integration.conftest import (
+    HTMX,
+    XSS,
+    assert_422,
+    assert_works_without_javascript,
+    controls,
+    open_lab,
+    post_plainly,
+    text,
+    words,
+)
+from tests.integration.conftest import run_id_of as run_of
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "run"}
-XSS = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
+LAB = "sagas"  # the lab these pages belong to (the presets fixture loads its presets)
+
 PRESETS = ("happy-path", "payment-declined", "shipping-failed", "duplicate-delivery",
            "duplicate-without-idempotency", "orchestrator-crash", "message-lost-dead-letter",
            "choreography-shipping-failed", "late-payment-refused", "stuck-after-pivot")
@@ -31,11 +45,12 @@ PRESETS = ("happy-path", "payment-declined", "shipping-failed", "duplicate-deliv
 
 
 def open_sagas(client: Client) -> Lab:
-    response = client.get("/labs/sagas/")
-    assert response.status_code == 302
-    match = re.fullmatch(r"/labs/([0-9a-f]+)/sagas/", response["Location"])
-    assert match, response["Location"]
-    return Lab.objects.get(pk=match.group(1))
+    return open_lab(client, LAB)
+
+
+def run_id_of(response, lab: Lab) -> str:
+    """The run a plain (redirecting) answer leads to."""
+    return run_of(response, lab, LAB)
 
 
 def form(**fields) -> dict:
@@ -48,13 +63,6 @@ def form(**fields) -> dict:
 
 def run_url(lab: Lab, run_id: str) -> str:
     return f"/labs/{lab.id}/sagas/{run_id}/"
-
-
-def run_id_of(response, lab: Lab) -> str:
-    assert response.status_code == 302, response.content
-    match = re.fullmatch(rf"/labs/{lab.id}/sagas/([0-9a-f]+)/(\?.*)?", response["Location"])
-    assert match, response["Location"]
-    return match.group(1)
 
 
 def start(client: Client, lab: Lab, **fields) -> str:
@@ -70,15 +78,6 @@ def acted(client: Client, lab: Lab, run_id: str, action: str, **fields) -> str:
     return run_id_of(act(client, lab, run_id, action, **fields), lab)
 
 
-def text(response) -> str:
-    return re.sub(r"\s+", " ", html.unescape(response.content.decode()))
-
-
-def words(response) -> str:
-    """What a reader sees: the text without tags."""
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", response.content.decode())))
-
-
 def step_count(page: str) -> int:
     return int(re.search(r'<strong id="step-count">(\d+)</strong>', page).group(1))
 
@@ -91,27 +90,7 @@ def load(lab: Lab, run_id: str):
     return services.load(lab, run_id)
 
 
-def assert_422(response, message: str) -> None:
-    assert response.status_code == 422, response.content
-    assert message in text(response), text(response)[:3000]
-
-
-@pytest.fixture
-def presets():
-    call_command("loaddata", "saga_presets", verbosity=0)
-    return Preset.objects.all()
-
-
 # --- The lab page ---------------------------------------------------------------------------------------------------
-
-
-def test_saga_home_redirects_to_the_sessions_working_lab_and_keeps_it(client):
-    first = open_sagas(client)
-
-    assert open_sagas(client) == first
-    assert client.get(f"/labs/{first.id}/sagas/").status_code == 200
-    # The bank lab and the saga lab share the session's working lab.
-    assert client.get("/labs/bank/")["Location"] == f"/labs/{first.id}/bank/"
 
 
 def test_the_lab_page_without_presets_says_how_to_load_them(client):
@@ -252,16 +231,6 @@ def test_each_preset_button_starts_a_new_run(client, presets):
 
     assert len(ids) == len(PRESETS)
     assert {e.data["run_id"] for e in handlers.runs(store, lab.id)} == ids
-
-
-@pytest.mark.parametrize("slug", ["", "no-such-preset", "x" * 300])
-def test_an_unknown_preset_is_a_404_that_appends_nothing(client, presets, slug):
-    lab = open_sagas(client)
-    before = store.head(lab.id)
-
-    assert client.post(f"/labs/{lab.id}/sagas/preset", {"preset": slug}).status_code == 404
-
-    assert store.head(lab.id) == before
 
 
 def test_start_and_preset_need_a_post(client, presets):
@@ -654,33 +623,6 @@ def test_looking_back_shows_the_pinned_hint_and_the_step(client):
     assert '<ol class="step-list">' in page and '<li value="4">' not in page
 
 
-@pytest.mark.parametrize("at", ["", "abc", "-1", "1.5", "9999999", "99"])
-def test_an_at_that_is_not_an_earlier_step_shows_the_latest(client, at):
-    lab = open_sagas(client)
-    run_id = start(client, lab)
-    for _ in range(4):
-        acted(client, lab, run_id, "step")
-
-    response = client.get(f"{run_url(lab, run_id)}?at={at}")
-
-    assert response.status_code == 200
-    assert step_count(response.content.decode()) == 4
-    assert "You are looking back" not in text(response)
-    assert 'data-at=""' in response.content.decode()
-
-
-def test_looking_back_at_step_0(client):
-    lab = open_sagas(client)
-    run_id = start(client, lab)
-    acted(client, lab, run_id, "step")
-
-    page = client.get(f"{run_url(lab, run_id)}?at=0").content.decode()
-
-    assert step_count(page) == 0
-    assert 'id="back"' not in page
-    assert "You are looking back at step 0." in page
-
-
 @pytest.mark.parametrize("action", ["step", "run"])
 def test_acting_on_an_earlier_step_forks_a_what_if_run_and_leaves_the_original(client, action):
     lab = open_sagas(client)
@@ -717,18 +659,6 @@ def test_injecting_a_fault_while_looking_back_forks_with_the_fault(client):
     fork = load(lab, fork_id)
     assert fork.faults == [{"kind": "payment_declined"}]
     assert fork.state == "compensated"
-
-
-def test_acting_at_the_latest_step_does_not_fork(client):
-    lab = open_sagas(client)
-    run_id = start(client, lab)
-    acted(client, lab, run_id, "step")
-    acted(client, lab, run_id, "step")
-
-    assert acted(client, lab, run_id, "step", at="2") == run_id  # at is not an earlier step: the run itself
-    assert acted(client, lab, run_id, "step", at="junk") == run_id
-    assert load(lab, run_id).steps == 4
-    assert len(handlers.runs(store, lab.id)) == 1
 
 
 def test_a_refused_action_while_looking_back_forks_nothing(client):
@@ -872,58 +802,6 @@ def test_an_htmx_refusal_is_a_422_partial(client):
 # --- Who may see what -----------------------------------------------------------------------------------------------
 
 
-def test_another_sessions_lab_is_a_404_everywhere(client, presets):
-    lab = open_sagas(client)
-    run_id = start(client, lab)
-    before = store.head(lab.id)
-    stranger = Client()
-    open_sagas(stranger)
-
-    assert stranger.get(f"/labs/{lab.id}/sagas/").status_code == 404
-    assert stranger.get(run_url(lab, run_id)).status_code == 404
-    assert stranger.get(f"{run_url(lab, run_id)}?at=0", **HTMX).status_code == 404
-    assert stranger.post(f"/labs/{lab.id}/sagas/start", form()).status_code == 404
-    assert stranger.post(f"/labs/{lab.id}/sagas/preset", {"preset": "happy-path"}).status_code == 404
-    for action in ("step", "run", "reset", "recover"):
-        assert stranger.post(f"{run_url(lab, run_id)}act", {"action": action}).status_code == 404, action
-    assert stranger.get(f"/labs/sagas/?lab={lab.id}").status_code == 404
-    assert store.head(lab.id) == before
-
-
-def test_a_run_of_another_lab_is_a_404_in_this_one(client):
-    lab = open_sagas(client)
-    run_id = start(client, lab)
-    new_lab_id = client.post("/labs/new", {"scenario": "", "page": "sagas"})["Location"].split("/")[2]
-    other = Lab.objects.get(pk=new_lab_id)
-
-    assert client.get(run_url(other, run_id)).status_code == 404
-    assert act(client, other, run_id, "step").status_code == 404
-    assert store.head(other.id) == 0
-
-
-@pytest.mark.parametrize("run_id", ["0123456789ab", "nope", "x" * 300])
-def test_an_unknown_run_is_a_404(client, run_id):
-    lab = open_sagas(client)
-    start(client, lab)
-    before = store.head(lab.id)
-
-    assert client.get(run_url(lab, run_id)).status_code == 404
-    assert client.get(run_url(lab, run_id), **HTMX).status_code == 404
-    for action in ("step", "run", "faults", "recover", "retry", "compensate", "refund_anyway", "reset"):
-        assert act(client, lab, run_id, action, kind="meteor").status_code == 404, action
-    assert act(client, lab, run_id, "step", at="0").status_code == 404
-    assert store.head(lab.id) == before
-
-
-def test_an_unknown_action_on_an_unknown_run_is_a_404_not_a_500():
-    client = Client(raise_request_exception=False)
-    lab = open_sagas(client)
-
-    response = client.post(f"/labs/{lab.id}/sagas/0123456789ab/act", {"action": "explode"})
-
-    assert response.status_code == 404
-
-
 # --- Escaping -------------------------------------------------------------------------------------------------------
 
 
@@ -976,67 +854,6 @@ def test_a_too_long_customer_is_refused_in_plain_words(client):
 
 
 # --- Without JavaScript ---------------------------------------------------------------------------------------------
-
-
-class Controls(HTMLParser):
-    """Every form (with its method, action and fields) and every link on a page."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms: list[dict] = []
-        self.links: list[dict] = []
-        self.hx: list[tuple[str, dict]] = []
-        self._form: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self._form = {**attrs, "fields": {}, "buttons": 0}
-            self.forms.append(self._form)
-        elif tag == "a":
-            self.links.append(attrs)
-        if any(k in attrs for k in ("hx-get", "hx-post")):
-            self.hx.append((tag, attrs))
-        if self._form is not None and tag in ("input", "select", "textarea") and attrs.get("name"):
-            self._form["fields"].setdefault(attrs["name"], attrs.get("value"))
-        if self._form is not None and tag == "button":
-            self._form["buttons"] += 1
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
-
-
-def controls(page: str) -> Controls:
-    parser = Controls()
-    parser.feed(page)
-    return parser
-
-
-def assert_works_without_javascript(page: str) -> Controls:
-    found = controls(page)
-    assert found.forms
-    for f in found.forms:
-        assert f.get("method") in ("get", "post"), f
-        assert f.get("action"), f
-        assert f["buttons"] >= 1, f
-        if "hx-post" in f:
-            assert f["hx-post"] == f["action"], f
-            assert f["method"] == "post"
-    for link in found.links:
-        assert link.get("href"), link
-        if "hx-get" in link:
-            assert link["hx-get"].endswith(link["href"]) or link["href"].startswith("/"), link
-    for tag, attrs in found.hx:
-        assert (tag == "form" and attrs.get("action")) or (tag == "a" and attrs.get("href")), (tag, attrs)
-    return found
-
-
-def post_plainly(client: Client, f: dict, **override):
-    """What a browser without JavaScript sends for a form: its fields, as the page filled them."""
-    fields = {k: v for k, v in f["fields"].items() if v is not None}
-    fields.update(override)
-    return client.post(f["action"], fields)
 
 
 def test_the_lab_page_works_without_javascript(client, presets):
@@ -1106,25 +923,6 @@ def test_the_run_pages_forms_do_what_they_say_when_posted_plainly(client):
     step = next(f for f in page.forms if f["fields"].get("action") == "step")
     assert run_id_of(post_plainly(client, step), lab) == fork_id
     assert load(lab, fork_id).steps == 3
-
-
-def test_the_predict_form_records_the_learners_guess(client):
-    lab = open_sagas(client)
-    run_id = start(client, lab, fault="payment_declined")
-    for _ in range(4):
-        page = client.get(run_url(lab, run_id)).content.decode()
-        if "Predict, then observe" in page:
-            break
-        acted(client, lab, run_id, "step")
-    predict = next(f for f in controls(page).forms if f.get("class") == "predict")
-    assert predict["method"] == "post" and predict["action"] == f"{run_url(lab, run_id)}act"
-
-    response = post_plainly(client, predict, predict="declined")
-
-    assert run_id_of(response, lab) == run_id
-    after = text(client.get(run_url(lab, run_id)))
-    assert "You predicted it" in after
-    assert "Payments declines the card (PaymentFailed)" in after
 
 
 # --- The preset fixture -----------------------------------------------------------------------------------------------

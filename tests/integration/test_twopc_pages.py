@@ -2,13 +2,16 @@
 links, starting a transaction from the form or a preset, every button of the run page (plainly, and with htmx: the
 #run partial only), looking back and forking a what-if run, the pictures (sequence diagram, the protocol's state, the
 outcome in words), plain-words 422s that append nothing, 404s for other sessions' labs and unknown runs, escaping,
-and every page working without JavaScript. Then each preset, through the pages, ends where its description says."""
+and every page working without JavaScript. Then each preset, through the pages, ends where its description says.
+
+What every simulation lab's pages do alike (start, a preset, step, back, fork, refusals, 404s, the htmx panel, the
+predict prompt) is tested once for all of them by the run-lab contract, tests/contract/test_run_lab_pages.py; the
+tests here are the 2PC lab's own."""
 
 import html
 import re
 import subprocess
 import sys
-from html.parser import HTMLParser
 
 import pytest
 from django.core.management import call_command
@@ -20,11 +23,22 @@ from eventlab.labs.services import store
 from eventlab.twopc import services
 from eventlab.twopc.models import Preset
 from eventlab.twopc.runs import LOG
+from tests.integration.conftest import (
+    HTMX,
+    XSS,
+    assert_422,
+    assert_works_without_javascript,
+    controls,
+    open_lab,
+    post_plainly,
+    text,
+)
+from tests.integration.conftest import run_id_of as run_of
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "run"}
-XSS = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
+LAB = "twopc"  # the lab these pages belong to (the presets fixture loads its presets)
+
 PRESETS = ("commit", "vote-no", "coordinator-crash-after-prepare", "coordinator-crash-after-decision",
            "participant-crash", "vote-timeout", "commit-lost", "presumed-nothing-vote-no", "read-only", "one-phase",
            "cooperative-unblocks", "cooperative-blocked")
@@ -37,11 +51,12 @@ BLOCKED = "Participants voted Yes and the coordinator is down: they cannot decid
 
 
 def open_twopc(client: Client) -> Lab:
-    response = client.get("/labs/twopc/")
-    assert response.status_code == 302
-    match = re.fullmatch(r"/labs/([0-9a-f]+)/twopc/", response["Location"])
-    assert match, response["Location"]
-    return Lab.objects.get(pk=match.group(1))
+    return open_lab(client, LAB)
+
+
+def run_id_of(response, lab: Lab) -> str:
+    """The run a plain (redirecting) answer leads to."""
+    return run_of(response, lab, LAB)
 
 
 ROW_DEFAULTS = {  # what each fault row's fields hold until the learner changes them
@@ -65,13 +80,6 @@ def run_url(lab: Lab, run_id: str) -> str:
     return f"/labs/{lab.id}/twopc/{run_id}/"
 
 
-def run_id_of(response, lab: Lab) -> str:
-    assert response.status_code == 302, response.content.decode()[:3000]
-    match = re.fullmatch(rf"/labs/{lab.id}/twopc/([0-9a-f]+)/(\?.*)?", response["Location"])
-    assert match, response["Location"]
-    return match.group(1)
-
-
 def start(client: Client, lab: Lab, **fields) -> str:
     return run_id_of(client.post(f"/labs/{lab.id}/twopc/start", form(**fields)), lab)
 
@@ -93,11 +101,6 @@ def page_of(client: Client, lab: Lab, run_id: str, query: str = "") -> str:
     response = client.get(run_url(lab, run_id) + query)
     assert response.status_code == 200
     return response.content.decode()
-
-
-def text(response) -> str:
-    content = response if isinstance(response, str) else response.content.decode()
-    return re.sub(r"\s+", " ", html.unescape(content))
 
 
 def words(response) -> str:
@@ -140,28 +143,7 @@ def runs(lab: Lab) -> list:
     return LOG.runs(store, lab.id)
 
 
-def assert_422(response, message: str) -> None:
-    assert response.status_code == 422, response.content.decode()[:3000]
-    assert message in text(response), text(response)[:3000]
-
-
-@pytest.fixture
-def presets():
-    call_command("loaddata", "twopc_presets", verbosity=0)
-    return Preset.objects.all()
-
-
 # --- The lab page ---------------------------------------------------------------------------------------------------
-
-
-def test_twopc_home_redirects_to_the_sessions_working_lab_and_keeps_it(client):
-    first = open_twopc(client)
-
-    assert open_twopc(client) == first
-    assert client.get(f"/labs/{first.id}/twopc/").status_code == 200
-    # The bank, saga and 2PC labs share the session's working lab.
-    assert client.get("/labs/bank/")["Location"] == f"/labs/{first.id}/bank/"
-    assert client.get("/labs/sagas/")["Location"] == f"/labs/{first.id}/sagas/"
 
 
 def test_the_lab_page_is_the_2pc_lab_in_the_nav_and_its_lab_bar_switches_to_the_2pc_lab(client):
@@ -343,16 +325,6 @@ def test_each_preset_button_starts_a_new_run(client, presets):
 
     assert len(ids) == len(PRESETS)
     assert {e.data["run_id"] for e in runs(lab)} == ids
-
-
-@pytest.mark.parametrize("slug", ["", "no-such-preset", "x" * 300])
-def test_an_unknown_preset_is_a_404_that_appends_nothing(client, presets, slug):
-    lab = open_twopc(client)
-    before = store.head(lab.id)
-
-    assert client.post(f"/labs/{lab.id}/twopc/preset", {"preset": slug}).status_code == 404
-
-    assert store.head(lab.id) == before
 
 
 def test_start_and_preset_need_a_post(client, presets):
@@ -854,32 +826,6 @@ def test_looking_back_shows_the_pinned_hint_the_step_and_the_pictures_as_they_we
     assert "decision logged:" not in page
 
 
-@pytest.mark.parametrize("at", ["", "abc", "-1", "1.5", "9999999", "99"])
-def test_an_at_that_is_not_an_earlier_step_shows_the_latest(client, at):
-    lab = open_twopc(client)
-    run_id = start(client, lab)
-    for _ in range(4):
-        acted(client, lab, run_id, "step")
-
-    page = page_of(client, lab, run_id, f"?at={at}")
-
-    assert step_count(page) == 4
-    assert "You are looking back" not in words(page)
-    assert 'data-at=""' in page
-
-
-def test_looking_back_at_step_0(client):
-    lab = open_twopc(client)
-    run_id = start(client, lab)
-    acted(client, lab, run_id, "step")
-
-    page = page_of(client, lab, run_id, "?at=0")
-
-    assert step_count(page) == 0
-    assert 'id="back"' not in page
-    assert "You are looking back at step 0." in page
-
-
 @pytest.mark.parametrize("action", ["step", "run"])
 def test_acting_on_an_earlier_step_forks_a_what_if_run_and_leaves_the_original(client, action):
     lab = open_twopc(client)
@@ -924,18 +870,6 @@ def test_recovering_while_looking_back_forks_and_recovers_the_fork(client, prese
     assert load(lab, run_id).sim.crashed == {"coordinator"}
     fork = load(lab, fork_id)
     assert (fork.steps, fork.sim.crashed) == (20, set())
-
-
-def test_acting_at_the_latest_step_does_not_fork(client):
-    lab = open_twopc(client)
-    run_id = start(client, lab)
-    acted(client, lab, run_id, "step")
-    acted(client, lab, run_id, "step")
-
-    assert acted(client, lab, run_id, "step", at="2") == run_id  # at is not an earlier step: the run itself
-    assert acted(client, lab, run_id, "step", at="junk") == run_id
-    assert load(lab, run_id).steps == 4
-    assert len(runs(lab)) == 1
 
 
 def test_a_refused_action_while_looking_back_forks_nothing(client):
@@ -1089,35 +1023,6 @@ def test_an_htmx_refusal_is_a_422_partial(client):
 # --- Who may see what -----------------------------------------------------------------------------------------------
 
 
-def test_another_sessions_lab_is_a_404_everywhere(client, presets):
-    lab = open_twopc(client)
-    run_id = start(client, lab)
-    before = store.head(lab.id)
-    stranger = Client()
-    open_twopc(stranger)
-
-    assert stranger.get(f"/labs/{lab.id}/twopc/").status_code == 404
-    assert stranger.get(run_url(lab, run_id)).status_code == 404
-    assert stranger.get(f"{run_url(lab, run_id)}?at=0", **HTMX).status_code == 404
-    assert stranger.post(f"/labs/{lab.id}/twopc/start", form()).status_code == 404
-    assert stranger.post(f"/labs/{lab.id}/twopc/preset", {"preset": "commit"}).status_code == 404
-    for action in ("step", "run", "reset", "recover", "faults"):
-        assert stranger.post(f"{run_url(lab, run_id)}act", {"action": action}).status_code == 404, action
-    assert stranger.get(f"/labs/twopc/?lab={lab.id}").status_code == 404
-    assert store.head(lab.id) == before
-
-
-def test_a_run_of_another_lab_is_a_404_in_this_one(client):
-    lab = open_twopc(client)
-    run_id = start(client, lab)
-    new_lab_id = client.post("/labs/new", {"scenario": "", "page": "twopc"})["Location"].split("/")[2]
-    other = Lab.objects.get(pk=new_lab_id)
-
-    assert client.get(run_url(other, run_id)).status_code == 404
-    assert act(client, other, run_id, "step").status_code == 404
-    assert store.head(other.id) == 0
-
-
 def test_a_saga_run_is_not_a_2pc_run(client):
     lab = open_twopc(client)
     saga = client.post(f"/labs/{lab.id}/sagas/start", {"mode": "orchestration", "seed": "1", "customer": "Ada",
@@ -1127,29 +1032,6 @@ def test_a_saga_run_is_not_a_2pc_run(client):
 
     assert client.get(run_url(lab, saga_id)).status_code == 404
     assert act(client, lab, saga_id, "step").status_code == 404
-
-
-@pytest.mark.parametrize("run_id", ["0123456789ab", "nope", "x" * 300])
-def test_an_unknown_run_is_a_404(client, run_id):
-    lab = open_twopc(client)
-    start(client, lab)
-    before = store.head(lab.id)
-
-    assert client.get(run_url(lab, run_id)).status_code == 404
-    assert client.get(run_url(lab, run_id), **HTMX).status_code == 404
-    for action in ("step", "run", "faults", "recover", "reset"):
-        assert act(client, lab, run_id, action, kind="meteor").status_code == 404, action
-    assert act(client, lab, run_id, "step", at="0").status_code == 404
-    assert store.head(lab.id) == before
-
-
-def test_an_unknown_action_on_an_unknown_run_is_a_404_not_a_500():
-    client = Client(raise_request_exception=False)
-    lab = open_twopc(client)
-
-    response = client.post(f"/labs/{lab.id}/twopc/0123456789ab/act", {"action": "explode"})
-
-    assert response.status_code == 404
 
 
 # --- Escaping -------------------------------------------------------------------------------------------------------
@@ -1209,95 +1091,6 @@ def test_a_too_long_customer_is_refused_in_plain_words(client):
 # --- Without JavaScript ---------------------------------------------------------------------------------------------
 
 
-class Controls(HTMLParser):
-    """Every form on a page with what a browser without JavaScript would post (checked boxes and radios only, each
-    select's selected option), and every link."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms: list[dict] = []
-        self.links: list[dict] = []
-        self.hx: list[tuple[str, dict]] = []
-        self._form: dict | None = None
-        self._select: dict | None = None
-        self._option: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self._form = {**attrs, "fields": {}, "names": set(), "buttons": 0}
-            self.forms.append(self._form)
-        elif tag == "a":
-            self.links.append(attrs)
-        if any(k in attrs for k in ("hx-get", "hx-post")):
-            self.hx.append((tag, attrs))
-        if self._form is None:
-            return
-        if tag == "button":
-            self._form["buttons"] += 1
-        elif tag == "input" and attrs.get("name"):
-            self._form["names"].add(attrs["name"])
-            checkable = attrs.get("type") in ("checkbox", "radio")
-            if not checkable or "checked" in attrs:
-                value = attrs.get("value", "on" if checkable else "")
-                self._form["fields"].setdefault(attrs["name"], []).append(value)
-        elif tag == "select" and attrs.get("name"):
-            self._form["names"].add(attrs["name"])
-            self._select = {"name": attrs["name"], "first": None, "selected": None}
-        elif tag == "option" and self._select is not None:
-            self._option = {"value": attrs.get("value"), "text": "", "selected": "selected" in attrs}
-
-    def handle_data(self, data):
-        if self._option is not None:
-            self._option["text"] += data
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
-        elif tag == "option" and self._option is not None:
-            value = self._option["value"] if self._option["value"] is not None else self._option["text"].strip()
-            if self._select["first"] is None:
-                self._select["first"] = value
-            if self._option["selected"]:
-                self._select["selected"] = value
-            self._option = None
-        elif tag == "select" and self._select is not None:
-            chosen = self._select["selected"] if self._select["selected"] is not None else self._select["first"]
-            self._form["fields"][self._select["name"]] = [chosen]
-            self._select = None
-
-
-def controls(page: str) -> Controls:
-    parser = Controls()
-    parser.feed(page)
-    return parser
-
-
-def assert_works_without_javascript(page: str) -> Controls:
-    found = controls(page)
-    assert found.forms
-    for f in found.forms:
-        assert f.get("method") in ("get", "post"), f
-        assert f.get("action"), f
-        assert f["buttons"] >= 1, f
-        if "hx-post" in f:
-            assert f["hx-post"] == f["action"], f
-            assert f["method"] == "post"
-    for link in found.links:
-        assert link.get("href"), link
-        if "hx-get" in link:
-            assert link["hx-get"].endswith(link["href"]) or link["href"].startswith("/"), link
-    for tag, attrs in found.hx:
-        assert (tag == "form" and attrs.get("action")) or (tag == "a" and attrs.get("href")), (tag, attrs)
-    return found
-
-
-def post_plainly(client: Client, f: dict, **override):
-    """What a browser without JavaScript sends for a form: its fields as the page filled them, and what was changed."""
-    fields = {**f["fields"], **{k: v if isinstance(v, list) else [v] for k, v in override.items()}}
-    return client.post(f["action"], fields)
-
-
 def test_the_lab_page_works_without_javascript(client, presets):
     lab = open_twopc(client)
     start(client, lab)
@@ -1326,7 +1119,7 @@ def test_the_lab_page_works_without_javascript(client, presets):
         {"kind": "delay", "message": "VoteYes", "nth": 1, "ms": 5000},
     ]
     # A preset button, posted plainly.
-    commit = next(f for f in found.forms if f["fields"].get("preset") == ["commit"])
+    commit = next(f for f in found.forms if f["fields"].get("preset") == "commit")
     assert load(lab, run_id_of(post_plainly(client, commit), lab)).steps == 0
 
 
@@ -1349,8 +1142,8 @@ def test_every_state_of_the_run_page_works_without_javascript(client, presets):
         for f in found.forms:
             if f["action"].endswith("/act"):
                 assert f["method"] == "post", (name, f)
-                assert f["fields"]["action"][0] in ("step", "run", "recover", "faults", "reset"), (name, f)
-                seen_buttons.add(f["fields"]["action"][0])
+                assert f["fields"]["action"] in ("step", "run", "recover", "faults", "reset"), (name, f)
+                seen_buttons.add(f["fields"]["action"])
     assert seen_buttons == {"step", "run", "recover", "faults", "reset"}
 
 
@@ -1367,17 +1160,17 @@ def test_the_run_pages_forms_do_what_they_say_when_posted_plainly(client, preset
     assert load(lab, fork_id).faults == [{"kind": "vote_no", "participant": "payments"}]
     # The Step button of the fork's page steps it; a Deliver button delivers its message.
     page = controls(page_of(client, lab, fork_id))
-    step = next(f for f in page.forms if f["fields"].get("action") == ["step"] and "pick" not in f["fields"])
+    step = next(f for f in page.forms if f["fields"].get("action") == "step" and "pick" not in f["fields"])
     assert run_id_of(post_plainly(client, step), lab) == fork_id
     assert load(lab, fork_id).steps == 3
     page = controls(page_of(client, lab, fork_id))
     deliver = [f for f in page.forms if "pick" in f["fields"]][-1]
     run_id_of(post_plainly(client, deliver), lab)
-    assert load(lab, fork_id).step_list()[-1]["message_id"] == deliver["fields"]["pick"][0]
+    assert load(lab, fork_id).step_list()[-1]["message_id"] == deliver["fields"]["pick"]
     # Recover, on a blocked run.
     blocked = acted(client, lab, preset(client, lab, "coordinator-crash-after-prepare"), "run")
     page = controls(page_of(client, lab, blocked))
-    recover = next(f for f in page.forms if f["fields"].get("action") == ["recover"])
+    recover = next(f for f in page.forms if f["fields"].get("action") == "recover")
     assert run_id_of(post_plainly(client, recover), lab) == blocked
     assert load(lab, blocked).sim.crashed == set()
 
