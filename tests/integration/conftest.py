@@ -211,6 +211,10 @@ class Element:
         pattern) if given."""
         return [e for e in self.iter() if e.role == role and names(e, name)]
 
+    def by_class(self, name: str) -> list[Element]:
+        """Elements with CSS class `name` (for what has no role: a status tag, a fault's badge)."""
+        return [e for e in self.iter() if name in e.attrs.get("class", "").split()]
+
     def by_label(self, label: str | re.Pattern[str]) -> list[Element]:
         """The form controls a <label> (or aria-label) names."""
         return [e for e in self.iter() if e.tag in ("input", "select", "textarea") and names(e, label)]
