@@ -73,6 +73,17 @@ def assert_422(response, message: str) -> None:
     assert message in text(response), text(response)[:3000]
 
 
+def assert_run_partial(response) -> str:
+    """An htmx answer for the run panel: the panel and, out of band, the sentence the live region announces; nothing
+    else (no page around it, no lab bar, no start form)."""
+    page = content(response)
+    found = parse(page)
+    assert [e.get("id") for e in found.children if isinstance(e, Element)] == ["run", "run-announce"], page[:500]
+    assert found.by_id("run-announce")["hx-swap-oob"] == "innerHTML" and found.by_id("run-announce").text
+    assert found.by_class("lab-bar") == [] and found.by_id("start-form") is None
+    return page
+
+
 def load_presets(key: str) -> None:
     """Load lab `key`'s fixtures (its presets), as `make setup` does."""
     for name in registry.get(key).fixtures:

@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     HTMX,
     XSS,
     assert_422,
+    assert_run_partial,
     assert_works_without_javascript,
     controls,
     post_plainly,
@@ -969,15 +970,6 @@ def test_every_svg_picture_has_a_title_and_a_description(client, presets):
 
 # --- htmx: the #run partial, and the announcement out of band -------------------------------------------------------
 
-
-def assert_run_partial(response) -> str:
-    page = response.content.decode()
-    assert "<html" not in page and "<body" not in page
-    assert page.lstrip().startswith('<div id="run" data-page="resilience" ')
-    assert page.count('id="run"') == 1
-    assert re.search(r'<p id="run-announce" hx-swap-oob="innerHTML">[^<]+</p>\s*$', page)
-    assert 'class="lab-bar"' not in page and 'id="start-form"' not in page
-    return page
 
 
 def test_an_htmx_get_of_the_run_page_answers_the_run_partial(client):

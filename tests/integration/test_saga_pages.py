@@ -22,8 +22,8 @@ from eventlab.sagas.models import Preset
 from tests.integration.conftest import (
     HTMX,
     XSS,
-    Element,
     assert_422,
+    assert_run_partial,
     assert_works_without_javascript,
     controls,
     form_fields,
@@ -686,15 +686,6 @@ def test_a_refused_action_while_looking_back_forks_nothing(client):
 
 # --- htmx: the #run partial, and the announcement out of band -------------------------------------------------------
 
-
-def assert_run_partial(response) -> str:
-    """The run panel and, out of band, the sentence the live region announces: nothing else."""
-    page = response.content.decode()
-    found = parse(page)
-    assert [e.get("id") for e in found.children if isinstance(e, Element)] == ["run", "run-announce"]
-    assert found.by_id("run-announce")["hx-swap-oob"] == "innerHTML" and found.by_id("run-announce").text
-    assert found.by_class("lab-bar") == [] and found.by_id("start-form") is None
-    return page
 
 
 def test_an_htmx_get_of_the_run_page_answers_the_run_partial(client):

@@ -27,9 +27,12 @@ from tests.integration.conftest import (
     HTMX,
     XSS,
     assert_422,
+    assert_run_partial,
     assert_works_without_javascript,
     controls,
+    form_fields,
     open_lab,
+    parse,
     post_plainly,
     text,
 )
@@ -152,9 +155,11 @@ def test_the_lab_page_is_the_2pc_lab_in_the_nav_and_its_lab_bar_switches_to_the_
 
     page = client.get(f"/labs/{lab.id}/twopc/").content.decode()
 
-    assert '<a href="/labs/twopc/" aria-current="page">2PC lab</a>' in page
-    assert '<form method="get" action="/labs/twopc/" class="inline">' in page  # the lab bar's "Switch lab"
-    assert '<input type="hidden" name="page" value="twopc">' in page  # "New lab" stays in the 2PC lab
+    found = parse(page)
+    assert found.one("link", "2PC lab")["aria-current"] == "page"
+    forms = found.by_role("form")
+    assert any(f["action"] == "/labs/twopc/" and f["method"] == "get" for f in forms)  # the lab bar's "Switch lab"
+    assert form_fields(found.one("button", "New lab").form)["page"] == "twopc"  # "New lab" stays in the 2PC lab
 
 
 def test_new_lab_from_the_2pc_lab_opens_the_2pc_lab_of_the_new_lab(client):
@@ -179,24 +184,23 @@ def test_the_lab_page_without_presets_says_how_to_load_them(client):
 def test_the_lab_page_lists_every_preset_in_order_with_its_description_and_button(client, presets):
     lab = open_twopc(client)
 
-    page = text(client.get(f"/labs/{lab.id}/twopc/"))
+    page = parse(client.get(f"/labs/{lab.id}/twopc/"))
 
-    buttons = re.findall(r'<button type="submit" id="preset-([\w-]+)">', page)
-    assert buttons == list(PRESETS)
-    for p in presets:
-        assert f"<h3>{p.title}</h3> <p class=\"hint\">{p.description}</p>" in page
-        assert f"Run “{p.title}”</button>" in page
-        assert f'<input type="hidden" name="preset" value="{p.slug}">' in page
-    assert "No presets are loaded" not in page
+    buttons = page.by_role("button", re.compile("^Run “"))
+    assert [form_fields(b.form)["preset"] for b in buttons] == list(PRESETS)
+    for p, button in zip(presets, buttons, strict=True):
+        assert button.name == f"Run “{p.title}”"
+        assert button.form.one("heading", p.title) and button.form.says(p.description)
+    assert not page.says("No presets are loaded")
 
 
 def test_the_lab_page_links_to_the_side_by_side_comparison_and_the_failure_matrix(client):
     lab = open_twopc(client)
 
-    page = client.get(f"/labs/{lab.id}/twopc/").content.decode()
+    page = parse(client.get(f"/labs/{lab.id}/twopc/"))
 
-    assert f'<a href="/labs/{lab.id}/twopc/compare/">Saga vs 2PC side by side</a>' in page
-    assert f'<a href="/labs/{lab.id}/twopc/matrix/">The failure matrix</a>' in page
+    assert page.one("link", "Saga vs 2PC side by side")["href"] == f"/labs/{lab.id}/twopc/compare/"
+    assert page.one("link", "The failure matrix")["href"] == f"/labs/{lab.id}/twopc/matrix/"
 
 
 def test_the_lab_page_lists_the_labs_runs_newest_first(client):
@@ -276,10 +280,9 @@ def test_the_forms_fault_checkboxes_and_their_fields_become_the_runs_faults(clie
         {"kind": "drop", "message": "Commit", "nth": 2},
         {"kind": "delay", "message": "VoteYes", "nth": 3, "ms": 250},
     ]
-    page = text(client.get(run_url(lab, run_id)))
-    for tag in ("vote_no orders", "participant_crash payments before_vote restarts after 500 ms",
-                "coordinator_crash after_decision", "drop Commit #2", "delay VoteYes #3 +250 ms"):
-        assert f'<span class="fault-tag">{tag}</span>' in page, tag
+    tags = {e.text for e in parse(client.get(run_url(lab, run_id))).by_class("fault-tag")}
+    assert tags >= {"vote_no orders", "participant_crash payments before_vote restarts after 500 ms",
+                    "coordinator_crash after_decision", "drop Commit #2", "delay VoteYes #3 +250 ms"}
 
 
 def test_restarts_by_itself_without_a_time_restarts_after_a_second(client):
@@ -311,8 +314,8 @@ def test_a_preset_button_starts_a_run_from_the_preset_and_the_page_shows_its_des
     assert response["Location"] == f"{run_url(lab, run_id)}?preset=vote-no"
     run = load(lab, run_id)
     assert (run.started["seed"], run.faults) == (1, [{"kind": "vote_no", "participant": "payments"}])
-    page = text(client.get(response["Location"]))
-    assert f'<div class="ok preset-intro"><h3>{chosen.title}</h3><p>{chosen.description}</p></div>' in page
+    [intro] = parse(client.get(response["Location"])).by_class("preset-intro")
+    assert intro.one("heading", chosen.title) and intro.says(chosen.description)
     # Without ?preset= (or with an unknown one) the run page shows no preset box.
     assert "preset-intro" not in text(client.get(run_url(lab, run_id)))
     assert "preset-intro" not in text(client.get(f"{run_url(lab, run_id)}?preset=nope"))
@@ -378,8 +381,10 @@ def test_bad_start_input_is_a_422_in_plain_words_that_appends_nothing(client, fi
     response = client.post(f"/labs/{lab.id}/twopc/start", form(**fields))
 
     assert_422(response, message)
-    assert '<div class="bad" role="alert" id="start-error"><h3>Not started</h3>' in response.content.decode()
-    assert "<html" in response.content.decode()  # the whole lab page again, the form kept
+    page = parse(response)
+    refusal = page.by_id("start-error")
+    assert refusal.role == "alert" and refusal.one("heading", "Not started") and refusal.says(message)
+    assert page.by_id("start-form") is not None  # the whole lab page again, the form kept
     assert store.head(lab.id) == before
     assert runs(lab) == []
 
@@ -416,10 +421,10 @@ def test_the_refused_form_keeps_what_was_typed(client):
     page = response.content.decode()
     assert 'name="customer" maxlength="200" value="Grace"' in page
     assert 'name="seed" inputmode="numeric" value="77"' in page
-    assert '<input type="checkbox" name="participant" value="orders" checked>' in page
-    assert '<input type="checkbox" name="participant" value="payments">' in page
-    assert '<input type="checkbox" name="fault" value="drop" checked>' in page
-    assert '<input type="checkbox" name="fault" value="vote_no">' in page
+    kept = form_fields(parse(page).by_id("start-form"))  # what posting the form again would send
+    participants, faults = (v if isinstance(v, list) else [v] for v in (kept["participant"], kept["fault"]))
+    assert "orders" in participants and "payments" not in participants
+    assert "drop" in faults and "vote_no" not in faults
 
 
 @pytest.mark.parametrize(
@@ -452,7 +457,8 @@ def test_a_bad_fault_from_the_inject_form_is_a_422_in_plain_words_that_appends_n
 
     assert_422(response, message)
     page = response.content.decode()
-    assert '<div class="bad" role="alert" id="run-error"><h3>Not done</h3>' in page
+    refusal = parse(page).by_id("run-error")
+    assert refusal.role == "alert" and refusal.one("heading", "Not done") and refusal.says(message)
     assert ("<html" in page) is not htmx
     assert 'id="run-announce" hx-swap-oob="innerHTML"' in page or not htmx
     assert step_count(page) == 3
@@ -512,8 +518,8 @@ def test_stepping_a_blocked_run_says_to_recover(client, presets):
     assert_422(act(client, lab, run_id, "step"),
                "Nothing is in flight and coordinator is down: recover to carry on.")
     page = page_of(client, lab, run_id)
-    assert '<p class="hint" id="idle">Nothing is in flight and coordinator is down: recover to carry on.</p>' in page
-    assert re.search(r'<button type="submit" id="step" class="primary" disabled>', page)
+    assert parse(page).by_id("idle").text == "Nothing is in flight and coordinator is down: recover to carry on."
+    assert "disabled" in parse(page).one("button", "Step")
 
 
 # --- The run page's buttons -----------------------------------------------------------------------------------------
@@ -529,8 +535,9 @@ def test_step_delivers_one_message_and_redirects_back_to_the_run(client):
     assert response["Location"] == run_url(lab, run_id)
     page = client.get(response["Location"]).content.decode()
     assert step_count(page) == 1
-    assert re.search(r'<li value="1">\d+ ms: StartWork from client to client — TimerFired</li>', page)
-    assert 'id="back" href="?at=0"' in page
+    [first] = parse(page).by_class("step-list")[0].by_role("listitem")
+    assert first["value"] == "1"
+    assert re.fullmatch(r"\d+ ms: StartWork from client to client — TimerFired", first.text)
     assert load(lab, run_id).steps == 1
     # The transaction starts its work: each participant is asked to do its part (and will lock its rows).
     assert len(re.findall(r"<td>Work</td><td>client → \w+</td>", page)) == 3
@@ -547,9 +554,8 @@ def test_step_can_pick_a_message_that_is_not_first_in_flight(client):
     page = page_of(client, lab, run_id)
     assert f'id="pick-{pending[0]["id"]}"' not in page  # the first one is what Step delivers
     for message in pending[1:]:
-        assert f'<input type="hidden" name="pick" value="{message["id"]}">' in page
-        assert (f'<button type="submit" id="pick-{message["id"]}" aria-label="Deliver {message["id"]} '
-                f'({message["type"]}) next">Deliver next</button>') in page
+        button = parse(page).one("button", f"Deliver {message['id']} ({message['type']}) next")
+        assert button.text == "Deliver next" and form_fields(button.form)["pick"] == message["id"]
 
     acted(client, lab, run_id, "step", pick=pending[2]["id"])
 
@@ -569,11 +575,11 @@ def test_run_to_the_end_commits_and_every_picture_says_so(client):
                               "committed and released its locks.")
     assert "Done: nothing left in flight." in page
     assert step_count(page) == run.steps > 10
-    assert re.search(r'<button type="submit" id="run-all" disabled>', page)
-    assert re.search(r'<button type="submit" id="reset">', page)
+    assert "disabled" in parse(page).one("button", "Run to the end")
+    assert "disabled" not in parse(page).one("button", "Reset (a new run)")
     # The coordinator's log: begun, decided, ended.
     assert re.findall(r'<tr class="log-(\w+)">', page) == ["DecisionLogged", "TransactionEnded"]
-    assert '<dd id="coordinator-decision">commit</dd>' in page
+    assert parse(page).by_id("coordinator-decision").text == "commit"
     for name in EVERYONE:
         card = participant(page, name)
         assert "State committed" in card and "Vote Yes" in card and "in doubt" not in card
@@ -623,7 +629,8 @@ def test_the_coordinator_crashing_after_prepare_blocks_until_it_recovers_and_pre
     assert outcome(page) == ("blocked", "Blocked")
     assert sentence(page) == BLOCKED + " Its log holds no decision: when it recovers it presumes abort."
     assert "coordinator down" in page
-    assert '<dd id="coordinator-state">crashed</dd>' in page and '<dd id="coordinator-decision">none yet</dd>' in page
+    assert parse(page).by_id("coordinator-state").text == "crashed"
+    assert parse(page).by_id("coordinator-decision").text == "none yet"
     assert "Forgotten in the crash: the votes were never written to its log." in page
     # Every participant is prepared, in doubt, and holds its locks; the other order waits on inventory's.
     run = load(lab, run_id)
@@ -641,15 +648,15 @@ def test_the_coordinator_crashing_after_prepare_blocks_until_it_recovers_and_pre
     assert page.count("— coordinator is down</text>") >= 3  # the participants' questions, lost
     # One Recover button, for the coordinator.
     assert re.findall(r'id="(recover[\w-]*)"', page) == ["recover-coordinator"]
-    assert '<input type="hidden" name="node" value="coordinator">' in page
+    assert form_fields(parse(page).by_id("recover-coordinator").form)["node"] == "coordinator"
 
     acted(client, lab, run_id, "recover", node="coordinator")
     acted(client, lab, run_id, "run")
 
     page = page_of(client, lab, run_id)
     assert outcome(page) == ("aborted", "Aborted")
-    assert ('<dd id="coordinator-decision">abort (presumed abort: it recovered with no decision in its log, and '
-            'writes none)</dd>' in page)
+    assert parse(page).by_id("coordinator-decision").text == ("abort (presumed abort: it recovered with no decision "
+                                                              "in its log, and writes none)")
     assert "coordinator recovered: replayed its log" in page
     assert 'id="recover' not in page
     for name in EVERYONE:
@@ -664,7 +671,7 @@ def test_the_coordinator_crashing_after_its_decision_sends_it_again_when_recover
     page = page_of(client, lab, run_id)
     assert outcome(page) == ("blocked", "Blocked")
     assert sentence(page) == BLOCKED + " Its log already holds the decision (commit): recovering it sends it again."
-    assert '<dd id="coordinator-decision">commit</dd>' in page
+    assert parse(page).by_id("coordinator-decision").text == "commit"
 
     acted(client, lab, run_id, "recover")  # no node: every crashed node
     acted(client, lab, run_id, "run")
@@ -811,14 +818,16 @@ def test_looking_back_shows_the_pinned_hint_the_step_and_the_pictures_as_they_we
 
     page = page_of(client, lab, run_id, "?at=14")
 
+    found = parse(page)
     assert step_count(page) == 14
-    assert f'<strong id="step-count">14</strong> of {steps}' in page
-    assert "You are looking back at step 14." in words(page)
-    assert 'data-at="14"' in page
-    assert page.count('<input type="hidden" name="at" value="14">') >= 3  # every act form but reset forks from 7
-    assert 'id="back" href="?at=13"' in page and 'id="forward" href="?at=15"' in page
-    assert f'<a href="{run_url(lab, run_id)}" hx-get=' in page  # back to the latest
-    assert '<ol class="step-list">' in page and '<li value="15">' not in page
+    assert found.by_id("run-status").says(f"Step 14 of {steps}")
+    assert found.says("You are looking back at step 14.")
+    assert found.by_id("run")["data-at"] == "14"
+    acts = [form_fields(f) for f in found.by_role("form") if f["action"].endswith("/act")]
+    assert all(f.get("at") == ("14" if f["action"] != "reset" else None) for f in acts)  # all but reset fork
+    assert found.by_id("back")["href"] == "?at=13" and found.by_id("forward")["href"] == "?at=15"
+    assert found.one("link", "Back to the latest step")["href"] == run_url(lab, run_id)
+    assert [li["value"] for li in found.by_class("step-list")[0].by_role("listitem")][-1] == "14"
     # At step 14 everyone has voted Yes but the coordinator has not heard all: in doubt, locks held, undecided.
     assert outcome(page) == ("in_progress", "In progress")
     assert all("in doubt" in participant(page, name) for name in EVERYONE)
@@ -889,15 +898,6 @@ def test_a_refused_action_while_looking_back_forks_nothing(client):
 # --- htmx: the #run partial, and the announcement out of band -------------------------------------------------------
 
 
-def assert_run_partial(response) -> str:
-    page = response.content.decode()
-    assert "<html" not in page and "<body" not in page
-    assert page.lstrip().startswith('<div id="run" data-page="twopc" ')
-    assert page.count('id="run"') == 1
-    assert re.search(r'<p id="run-announce" hx-swap-oob="innerHTML">[^<]+</p>\s*$', page)
-    assert 'class="lab-bar"' not in page and 'id="start-form"' not in page
-    return page
-
 
 def test_an_htmx_get_of_the_run_page_answers_the_run_partial(client):
     lab = open_twopc(client)
@@ -907,8 +907,8 @@ def test_an_htmx_get_of_the_run_page_answers_the_run_partial(client):
     page = assert_run_partial(client.get(run_url(lab, run_id), **HTMX))
 
     assert step_count(page) == 1
-    assert ('<p id="run-announce" hx-swap-oob="innerHTML">Step 1: StartWork from client to client, '
-            "TimerFired. The transaction is in progress.</p>") in page
+    assert parse(page).by_id("run-announce").text == ("Step 1: StartWork from client to client, TimerFired. The "
+                                                      "transaction is in progress.")
 
 
 def test_the_full_page_is_live_on_the_labs_websocket_and_names_its_page(client):
@@ -918,10 +918,15 @@ def test_the_full_page_is_live_on_the_labs_websocket_and_names_its_page(client):
 
     page = page_of(client, lab, run_id)
 
-    assert f'<div hx-ext="ws" ws-connect="/ws/labs/{lab.id}/" id="live" data-page="twopc"' in page
-    assert (f'<div id="run" data-page="twopc" data-run="{run_id}" data-at="" data-version="{version}">') in page
-    assert '<p id="run-announce" class="sr-only" role="status" aria-live="polite"></p>' in page
-    assert '<p id="run-news" role="status" aria-live="polite"></p>' in page
+    found = parse(page)
+    live = found.by_id("live")
+    assert (live["ws-connect"], live["data-page"]) == (f"/ws/labs/{lab.id}/", "twopc")
+    run = found.by_id("run")
+    assert (run["data-page"], run["data-run"], run["data-at"], run["data-version"]) == ("twopc", run_id, "",
+                                                                                        str(version))
+    for region in ("run-announce", "run-news"):  # live regions, empty until something happens
+        assert (found.by_id(region).role, found.by_id(region)["aria-live"], found.by_id(region).text) == (
+            "status", "polite", "")
 
 
 def test_an_htmx_get_with_another_target_gets_the_whole_page(client):
@@ -960,7 +965,7 @@ def test_an_htmx_action_answers_the_run_partial_without_a_push_url(client, actio
     assert step_count(page) == run.steps
     assert f'data-version="{run.version}"' in page
     if action == "faults":
-        assert '<span class="fault-tag">vote_no orders</span>' in page
+        assert [e.text for e in parse(page).by_class("fault-tag")] == ["vote_no orders"]
 
 
 def test_an_htmx_recover_answers_the_partial(client, presets):
