@@ -28,6 +28,8 @@ from tests.integration.conftest import (
     assert_run_partial,
     assert_works_without_javascript,
     controls,
+    form_fields,
+    parse,
     post_plainly,
     text,
     words,
@@ -148,33 +150,32 @@ def test_the_lab_page_without_presets_says_how_to_load_them(client):
 
     assert "No presets are loaded" in page and "loaddata resilience_presets" in page
     assert "No runs yet." in page
-    assert '<a href="/labs/resilience/" aria-current="page">Resilience lab</a>' in page
+    assert parse(client.get(f"/labs/{lab.id}/resilience/")).one("link", "Resilience lab")["aria-current"] == "page"
 
 
 def test_the_lab_page_lists_every_preset_in_order_with_its_description_and_button(client, presets):
     lab = open_lab(client)
 
-    page = text(client.get(f"/labs/{lab.id}/resilience/"))
+    page = parse(client.get(f"/labs/{lab.id}/resilience/"))
 
-    buttons = re.findall(r'<button type="submit" id="preset-([\w-]+)">', page)
-    assert buttons == list(PRESETS)
-    for p in presets:
-        assert f"<h3>{p.title}</h3> <p class=\"hint\">{p.description}</p>" in page
-        assert f"Run “{p.title}”</button>" in page
+    buttons = page.by_role("button", re.compile("^Run “"))
+    assert [form_fields(b.form)["preset"] for b in buttons] == list(PRESETS)
+    for p, button in zip(presets, buttons, strict=True):
+        assert button.name == f"Run “{p.title}”"
+        assert button.form.one("heading", p.title) and button.form.says(p.description)
 
 
 def test_the_settings_form_shows_the_defaults(client):
     lab = open_lab(client)
 
-    page = client.get(f"/labs/{lab.id}/resilience/").content.decode()
+    sent = form_fields(parse(client.get(f"/labs/{lab.id}/resilience/")).by_id("start-form"))  # as a browser posts it
 
     for name, value in (("rate_rps", "20"), ("timeout_ms", "1000"), ("payments_latency_ms", "50"),
                         ("orders_instances", "3"), ("breaker_window_size", "10"), ("breaker_wait_open_ms", "5000"),
                         ("bulkhead_max_concurrent", "10"), ("retry_base_ms", "100"), ("fault1_at_ms", "5000")):
-        assert re.search(rf'name="{name}"[^>]* value="{value}"', page), name
-    assert '<input type="checkbox" name="breaker" id="breaker" value="on">' in page  # off by default
-    assert '<option value="none" selected>none</option>' in page  # no bulkhead
-    assert '<input type="checkbox" name="retry" id="retry" value="on">' in page
+        assert sent[name] == value, name
+    assert "breaker" not in sent and "retry" not in sent  # their boxes are off by default
+    assert sent["bulkhead_kind"] == "none"  # no bulkhead
 
 
 def test_the_lab_page_lists_the_labs_runs_newest_first(client, presets):
@@ -258,9 +259,9 @@ def test_a_preset_button_starts_a_run_from_the_preset_and_the_page_shows_its_des
     run = load(lab, run_id)
     assert run.settings.retry.max_attempts == 5 and run.settings.rate_rps == 30
     assert run.faults == p.start["faults"]
-    page = text(client.get(response["Location"]))
-    assert f'<div class="ok preset-intro"><h3>{p.title}</h3><p>{p.description}</p></div>' in page
-    assert "preset-intro" not in text(client.get(run_url(lab, run_id)))
+    [intro] = parse(client.get(response["Location"])).by_class("preset-intro")
+    assert intro.one("heading", p.title) and intro.says(p.description)
+    assert parse(client.get(run_url(lab, run_id))).by_class("preset-intro") == []
     assert "preset-intro" not in text(client.get(f"{run_url(lab, run_id)}?preset=nope"))
 
 
@@ -353,9 +354,10 @@ def test_bad_settings_are_a_422_in_plain_words_that_appends_nothing(client, fiel
     response = client.post(f"/labs/{lab.id}/resilience/start", form(**fields))
 
     assert_422(response, message)
-    page = response.content.decode()
-    assert '<div class="bad" role="alert" id="start-error"><h3>Not started</h3>' in page
-    assert "<html" in page  # the whole lab page again, the form kept
+    page = parse(response)
+    refusal = page.by_id("start-error")
+    assert refusal.role == "alert" and refusal.one("heading", "Not started") and refusal.says(message)
+    assert page.by_id("start-form") is not None  # the whole lab page again, the form kept
     assert store.head(lab.id) == 0
     assert LOG.runs(store, lab.id) == []
 
@@ -368,15 +370,12 @@ def test_the_refused_form_keeps_what_was_typed(client):
         bulkhead_kind="threadpool", bulkhead_pools="shared", retry=None, fault1_kind="kill", fault1_instance="2"))
 
     assert response.status_code == 422
-    page = response.content.decode()
+    kept = form_fields(parse(response).by_id("start-form"))  # what posting the form again would send
     for name, value in (("rate_rps", "500"), ("seed", "77"), ("payments_latency_ms", "700"),
-                        ("breaker_wait_open_ms", "2500"), ("fault1_instance", "2")):
-        assert re.search(rf'name="{name}"[^>]* value="{value}"', page), name
-    assert '<input type="checkbox" name="breaker" id="breaker" value="on" checked>' in page
-    assert '<input type="checkbox" name="retry" id="retry" value="on">' in page
-    assert '<option value="threadpool" selected>' in page
-    assert '<input type="radio" name="bulkhead_pools" value="shared" checked>' in page
-    assert '<option value="kill" selected>kill</option>' in page
+                        ("breaker_wait_open_ms", "2500"), ("fault1_instance", "2"), ("breaker", "on"),
+                        ("bulkhead_kind", "threadpool"), ("bulkhead_pools", "shared"), ("fault1_kind", "kill")):
+        assert kept[name] == value, name
+    assert "retry" not in kept
 
 
 def test_html_typed_into_the_form_is_escaped_on_the_refused_page(client):
@@ -419,10 +418,8 @@ def test_run_lets_10_or_30_seconds_pass(client, ms, seconds):
     assert load(lab, run_id).steps == seconds
     page = page_of(client, lab, run_id)
     assert seconds_of(page) == seconds
-    assert re.search(r'<input type="hidden" name="ms" value="10000"><button type="submit" id="run-10">Run 10 s',
-                     page)
-    assert re.search(r'<input type="hidden" name="ms" value="30000"><button type="submit" id="run-30">Run 30 s',
-                     page)
+    for name, ms in (("Run 10 s", "10000"), ("Run 30 s", "30000")):
+        assert form_fields(parse(page).one("button", name).form)["ms"] == ms
 
 
 def test_a_run_at_its_end_refuses_to_step(client):
@@ -439,9 +436,9 @@ def test_a_run_at_its_end_refuses_to_step(client):
     assert store.head(lab.id) == before
     page = page_of(client, lab, run_id)
     assert "Done: The run has reached 300 virtual seconds." in words(page)
-    assert re.search(r'<button type="submit" id="step" class="primary" disabled>', page)
-    assert re.search(r'<button type="submit" id="run-10" disabled>', page)
-    assert re.search(r'<button type="submit" id="reset">', page)
+    found = parse(page)
+    assert "disabled" in found.one("button", "Step 1 s") and "disabled" in found.one("button", "Run 10 s")
+    assert "disabled" not in found.one("button", "Reset (a new run)")
 
 
 def test_changing_settings_mid_run_acts_from_then_on(client):
@@ -465,8 +462,8 @@ def test_changing_settings_mid_run_acts_from_then_on(client):
     assert all(t["at_ms"] >= 10_000 for t in run.breakers()["payments"]["transitions"])
     assert run.sim.ticks[-1]["requests"] > run.sim.ticks[5]["requests"]
     page = page_of(client, lab, run_id)
-    assert re.search(r'name="rate_rps"[^>]* value="40"', page)  # the form shows the settings now
-    assert re.search(r'<input type="checkbox" name="breaker" id="breaker" value="on" checked>', page)
+    settings = form_fields(parse(page).one("button", "Apply from now on").form)  # the form shows the settings now
+    assert settings["rate_rps"] == "40" and settings["breaker"] == "on"
 
 
 def test_a_partial_settings_form_changes_only_what_it_sends(client):
@@ -505,7 +502,7 @@ def test_kill_and_restart_buttons_per_instance(client):
     acted(client, lab, run_id, "step")
     page = page_of(client, lab, run_id)
     for n in (1, 2, 3):
-        assert f'<button type="submit" id="kill-payments-{n}" aria-label="Kill payments-{n}">Kill</button>' in page
+        assert parse(page).one("button", f"Kill payments-{n}").text == "Kill"
 
     acted(client, lab, run_id, "kill", service="payments", instance="2")
 
@@ -598,7 +595,8 @@ def test_an_action_the_run_cannot_take_is_a_422_that_appends_nothing(client, act
 
     assert_422(response, message)
     page = response.content.decode()
-    assert '<div class="bad" role="alert" id="run-error"><h3>Not done</h3>' in page
+    refusal = parse(page).by_id("run-error")
+    assert refusal.role == "alert" and refusal.one("heading", "Not done") and refusal.says(message)
     assert ("<html" in page) is not htmx
     assert seconds_of(page) == 2
     assert store.head(lab.id) == before
@@ -632,11 +630,13 @@ def test_looking_back_shows_the_pinned_hint_and_that_second(client):
     page = page_of(client, lab, run_id, "?at=4")
 
     assert seconds_of(page) == 4
-    assert '<strong id="step-count">4</strong> of 10' in page
-    assert "You are looking back at second 4." in words(page)
-    assert 'data-at="4"' in page
-    assert page.count('<input type="hidden" name="at" value="4">') >= 5  # every act form but reset forks from 4
-    assert 'id="back" href="?at=3"' in page and 'id="forward" href="?at=5"' in page
+    found = parse(page)
+    assert found.by_id("run-status").says("Second 4 of 10")
+    assert found.says("You are looking back at second 4.")
+    assert found.by_id("run")["data-at"] == "4"
+    acts = [form_fields(f) for f in found.by_role("form") if f["action"].endswith("/act")]
+    assert len(acts) >= 6 and all(f.get("at") == ("4" if f["action"] != "reset" else None) for f in acts)
+    assert found.by_id("back")["href"] == "?at=3" and found.by_id("forward")["href"] == "?at=5"
     assert "virtual time 4000 ms" in page
     assert "over 4 seconds" in page  # the plots end there too
 
@@ -980,7 +980,7 @@ def test_an_htmx_get_of_the_run_page_answers_the_run_partial(client):
     page = assert_run_partial(client.get(run_url(lab, run_id), **HTMX))
 
     assert seconds_of(page) == 1
-    assert re.search(r'<p id="run-announce" hx-swap-oob="innerHTML">Second 1: \d+ requests, \d+ ok', page)
+    assert re.match(r"Second 1: \d+ requests, \d+ ok", parse(page).by_id("run-announce").text)
 
 
 def test_an_htmx_get_with_another_target_gets_the_whole_page(client):
