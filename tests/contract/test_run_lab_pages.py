@@ -23,6 +23,7 @@ from django.test import Client
 
 from eventlab.asgi import application
 from eventlab.labs import registry
+from eventlab.labs.models import Lab
 from eventlab.labs.services import store
 from tests.integration.conftest import (
     HTMX,
@@ -61,7 +62,8 @@ ADAPTERS = {
         fault={"fault": "payment_declined"},
     ),
     "twopc": Adapter(
-        bad_start={"participant": []}, bad_start_says="The participants are one or more of orders, payments, inventory, each once.",
+        bad_start={"participant": []},
+        bad_start_says="The participants are one or more of orders, payments, inventory, each once.",
         fault={"fault": "drop", "drop-message": "Commit"}, steps_to_prompt=30,
     ),
     "resilience": Adapter(
@@ -101,9 +103,10 @@ def adapter(key) -> Adapter:
 class Learner:
     """A browser on one simulation lab's pages."""
 
-    def __init__(self, client: Client, key: str, adapter: Adapter) -> None:
+    def __init__(self, client: Client, key: str, adapter: Adapter, lab: Lab | None = None) -> None:
+        """`client` on lab `key`'s pages, in `lab` (by default: the session's working lab, opened now)."""
         self.client, self.key, self.adapter = client, key, adapter
-        self.lab = open_lab(client, key)
+        self.lab = lab or open_lab(client, key)
 
     def lab_page(self) -> Element:
         response = self.client.get(f"/labs/{self.lab.id}/{self.key}/")
@@ -379,9 +382,7 @@ def joined(learner: Learner) -> Learner:
     """Another browser that opened the lab's join link."""
     other = Client()
     assert other.get(learner.lab.join_url).status_code == 302
-    twin = Learner.__new__(Learner)
-    twin.client, twin.key, twin.adapter, twin.lab = other, learner.key, learner.adapter, learner.lab
-    return twin
+    return Learner(other, learner.key, learner.adapter, learner.lab)
 
 
 @database_sync_to_async
