@@ -7,23 +7,19 @@ works without JavaScript. Then the websocket: a tab on the pair gets its panel w
 import html
 import json
 import re
-from html.parser import HTMLParser
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from eventlab.asgi import application
 from eventlab.labs.models import Lab
 from eventlab.labs.services import store
 from eventlab.sagas import handlers as saga_handlers
 from eventlab.sagas import services as saga_services
 from eventlab.twopc import services as twopc_services
 from eventlab.twopc.runs import LOG as TWOPC_LOG
+from tests.integration.conftest import HTMX, XSS, assert_works_without_javascript, connected, received
 
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "run"}
-XSS = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
 PAIR_URL = re.compile(r"/labs/([0-9a-f]+)/twopc/compare/([0-9a-f]+)/([0-9a-f]+)/")
 
 
@@ -488,43 +484,13 @@ def test_replaying_a_bad_row_is_a_422_that_appends_nothing(client, fields, messa
 # --- Without JavaScript ----------------------------------------------------------------------------------------------
 
 
-class Controls(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.forms: list[dict] = []
-        self.links: list[dict] = []
-        self._form: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self._form = {**attrs, "fields": {}, "buttons": 0}
-            self.forms.append(self._form)
-        elif tag == "a":
-            self.links.append(attrs)
-        chosen = attrs.get("type") != "radio" or "checked" in attrs  # a radio button counts when it is checked
-        if self._form is not None and tag in ("input", "select") and attrs.get("name") and chosen:
-            self._form["fields"].setdefault(attrs["name"], attrs.get("value"))
-        if self._form is not None and tag == "button":
-            self._form["buttons"] += 1
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
-
-
-def controls(page: str) -> Controls:
-    parser = Controls()
-    parser.feed(page)
-    for f in parser.forms:
-        assert f.get("method") in ("get", "post") and f.get("action") and f["buttons"] >= 1, f
-        if "hx-post" in f:
-            assert f["hx-post"] == f["action"]
+def controls(page: str):
+    """Every form and link of the page, checked to work without JavaScript (a form's hx-get is its action too)."""
+    found = assert_works_without_javascript(page)
+    for f in found.forms:
         if "hx-get" in f:
-            assert f["hx-get"] == f["action"]
-    for link in parser.links:
-        assert link.get("href"), link
-    return parser
+            assert f["hx-get"] == f["action"], f
+    return found
 
 
 def submit(client: Client, f: dict, **override):
@@ -557,9 +523,6 @@ def test_every_page_works_without_javascript(client):
 
 # --- Live: the pair's panel over the websocket -----------------------------------------------------------------------
 
-ORIGIN = (b"origin", b"http://testserver")
-
-
 @database_sync_to_async
 def session_with_pair() -> tuple[str, str, tuple[str, str], int]:
     client = Client()
@@ -580,13 +543,6 @@ def versions(lab_id: str, pair: tuple[str, str]) -> int:
             + store.stream_version(lab_id, TWOPC_LOG.stream_name(pair[1])))
 
 
-async def received(communicator: WebsocketCommunicator, quiet: float = 0.4) -> list[str]:
-    messages = []
-    while not await communicator.receive_nothing(timeout=quiet):
-        messages.append(await communicator.receive_from(timeout=5))
-    return messages
-
-
 def panels(messages: list[str]) -> list[str]:
     return [m for m in messages if '<div id="run" data-page="compare"' in m]
 
@@ -594,9 +550,7 @@ def panels(messages: list[str]) -> list[str]:
 @pytest.mark.django_db(transaction=True)
 async def test_a_tab_on_the_pair_gets_the_panel_when_either_run_moves():
     lab_id, cookie, pair, version = await session_with_pair()
-    communicator = WebsocketCommunicator(application, f"/ws/labs/{lab_id}/",
-                                         headers=[ORIGIN, (b"cookie", f"sessionid={cookie}".encode())])
-    assert (await communicator.connect(timeout=5))[0]
+    communicator = await connected(lab_id, cookie)
     await communicator.send_to(text_data=json.dumps({"page": "compare", "run": f"{pair[0]}.{pair[1]}",
                                                      "after": version}))
     first = await received(communicator)
@@ -618,9 +572,7 @@ async def test_a_tab_on_the_pair_gets_the_panel_when_either_run_moves():
 @pytest.mark.django_db(transaction=True)
 async def test_a_malformed_or_foreign_pair_gets_only_the_lab_head():
     lab_id, cookie, pair, version = await session_with_pair()
-    communicator = WebsocketCommunicator(application, f"/ws/labs/{lab_id}/",
-                                         headers=[ORIGIN, (b"cookie", f"sessionid={cookie}".encode())])
-    assert (await communicator.connect(timeout=5))[0]
+    communicator = await connected(lab_id, cookie)
     for run in ("nonsense", f"{pair[1]}.{pair[0]}", "", f"{pair[0]}.{pair[1]}.x"):
         await communicator.send_to(text_data=json.dumps({"page": "compare", "run": run, "after": 0}))
         messages = await received(communicator)

@@ -12,104 +12,25 @@ import re
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from eventlab.asgi import application
-from eventlab.bank import services
 from eventlab.labs.models import Lab
-from eventlab.labs.services import store
+from tests.integration.conftest import (
+    browser_session,
+    connected,
+    deposit,
+    head,
+    next_push,
+    opened,
+    pushed_head,
+    pushes_until_quiet,
+    rows,
+    run,
+    socket,
+    view,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ORIGIN = (b"origin", b"http://testserver")
-
-
-# --- Helpers ------------------------------------------------------------------------------------------------------
-
-
-@database_sync_to_async
-def browser_session() -> tuple[str, str]:
-    """A browser that opened /labs/bank/: its working lab's id and its session cookie (the signed session itself)."""
-    client = Client()
-    response = client.get("/labs/bank/")
-    assert response.status_code == 302
-    return response["Location"].split("/")[2], client.cookies["sessionid"].value
-
-
-@database_sync_to_async
-def run(lab_id: str, *commands: dict) -> list[int]:
-    """Execute bank commands one by one (each its own transaction); the positions they appended."""
-    lab = Lab.objects.get(pk=lab_id)
-    appended = []
-    for body in commands:
-        appended += [e.position for e in services.execute(lab, body).events]
-    return appended
-
-
-@database_sync_to_async
-def head(lab_id: str) -> int:
-    return store.head(lab_id)
-
-
-def opened(account_id: str, owner: str = "Ada") -> dict:
-    return {"command": "OpenAccount", "account_id": account_id, "owner": owner}
-
-
-def deposit(account_id: str, amount: str = "1.00") -> dict:
-    return {"command": "Deposit", "account_id": account_id, "amount": amount}
-
-
-def view(after: int = 0, stream: str = "", type: str = "", live: bool = True, account: str = "") -> str:
-    return json.dumps({"page": "bank", "after": after, "stream": stream, "type": type, "live": live,
-                       "account": account})
-
-
-def socket(lab_id: str, cookie: str | None, origin: tuple[bytes, bytes] | None = ORIGIN) -> WebsocketCommunicator:
-    headers = [origin] if origin else []
-    if cookie:
-        headers.append((b"cookie", f"sessionid={cookie}".encode()))
-    return WebsocketCommunicator(application, f"/ws/labs/{lab_id}/", headers=headers)
-
-
-async def connected(lab_id: str, cookie: str) -> WebsocketCommunicator:
-    communicator = socket(lab_id, cookie)
-    accepted, _ = await communicator.connect(timeout=5)
-    assert accepted
-    return communicator
-
-
-def rows(message: str) -> list[int]:
-    return [int(p) for p in re.findall(r'<tr id="event-(\d+)"', message)]
-
-
-async def next_push(communicator: WebsocketCommunicator, timeout: float = 5) -> tuple[list[int], str]:
-    """One push: the row messages (if any) and the read-model/head message that always ends it."""
-    positions, parts = [], ""
-    while True:
-        message = await communicator.receive_from(timeout=timeout)
-        if message.lstrip().startswith("<tbody"):
-            assert 'hx-swap-oob="afterbegin:#event-rows"' in message
-            positions += rows(message)
-            continue
-        assert not rows(message), "table rows travel in messages of their own"
-        parts = message
-        assert 'id="lab-head"' in parts
-        return positions, parts
-
-
-async def pushes_until_quiet(communicator: WebsocketCommunicator, quiet: float = 0.5) -> list[int]:
-    """Every row pushed until the socket has been quiet for `quiet` seconds."""
-    positions: list[int] = []
-    while not await communicator.receive_nothing(timeout=quiet):
-        got, _ = await next_push(communicator)
-        positions += got
-    return positions
-
-
-def pushed_head(parts: str) -> int:
-    return int(re.search(r'id="lab-head" class="head" data-head="(\d+)"', parts).group(1))
-
 
 # --- Who may connect ------------------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from eventlab.live import broadcast, hub
-from tests.integration.test_consumer import (
+from tests.integration.conftest import (
     browser_session,
     connected,
     deposit,

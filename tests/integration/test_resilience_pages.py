@@ -3,11 +3,14 @@ form and runs; starting a run from the form or a preset; every button of the run
 #run partial only); looking back and forking a what-if run; picking a request's trace; predict, then observe;
 plain-words 422s that append nothing; 404s for other sessions' labs and unknown runs; escaping; every page working
 without JavaScript; and the pictures each preset promises (a breaker opening and closing, a shared pool starving
-inventory, an instance evicted and rejoining, a retry storm's load factor, a breaker stuck half-open)."""
+inventory, an instance evicted and rejoining, a retry storm's load factor, a breaker stuck half-open).
+
+What every simulation lab's pages do alike (start, a preset, step, back, fork, refusals, 404s, the htmx panel, the
+predict prompt) is tested once for all of them by the run-lab contract, tests/contract/test_run_lab_pages.py; the
+tests here are the resilience lab's own."""
 
 import html
 import re
-from html.parser import HTMLParser
 
 import pytest
 from django.core.management import call_command
@@ -18,11 +21,26 @@ from eventlab.labs.services import store
 from eventlab.resilience import services
 from eventlab.resilience.models import Preset
 from eventlab.resilience.runs import LOG
+from tests.integration.conftest import (
+    HTMX,
+    XSS,
+    assert_422,
+    assert_run_partial,
+    assert_works_without_javascript,
+    controls,
+    form_fields,
+    parse,
+    post_plainly,
+    text,
+    words,
+)
+from tests.integration.conftest import open_lab as open_shared
+from tests.integration.conftest import run_id_of as run_of
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "run"}
-XSS = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
+LAB = "resilience"  # the lab these pages belong to (the presets fixture loads its presets)
+
 PRESETS = ("breaker-trips-and-recovers", "slow-dependency-shared-pool", "slow-dependency-isolated-pools",
            "slow-dependency-thread-pool", "retry-storm", "retry-with-breaker", "instance-dies-under-load",
            "stuck-half-open", "breaker-backs-off")
@@ -32,11 +50,12 @@ PRESETS = ("breaker-trips-and-recovers", "slow-dependency-shared-pool", "slow-de
 
 
 def open_lab(client: Client) -> Lab:
-    response = client.get("/labs/resilience/")
-    assert response.status_code == 302
-    match = re.fullmatch(r"/labs/([0-9a-f]+)/resilience/", response["Location"])
-    assert match, response["Location"]
-    return Lab.objects.get(pk=match.group(1))
+    return open_shared(client, LAB)
+
+
+def run_id_of(response, lab: Lab) -> str:
+    """The run a plain (redirecting) answer leads to."""
+    return run_of(response, lab, LAB)
 
 
 def form(**fields) -> dict:
@@ -63,13 +82,6 @@ def form(**fields) -> dict:
 
 def run_url(lab: Lab, run_id: str) -> str:
     return f"/labs/{lab.id}/resilience/{run_id}/"
-
-
-def run_id_of(response, lab: Lab) -> str:
-    assert response.status_code == 302, response.content.decode()[:3000]
-    match = re.fullmatch(rf"/labs/{lab.id}/resilience/([0-9a-f]+)/(\?.*)?", response["Location"])
-    assert match, response["Location"]
-    return match.group(1)
 
 
 def start(client: Client, lab: Lab, **fields) -> str:
@@ -102,17 +114,6 @@ def page_of(client: Client, lab: Lab, run_id: str, query: str = "") -> str:
     return response.content.decode()
 
 
-def text(response) -> str:
-    content = response if isinstance(response, str) else response.content.decode()
-    return re.sub(r"\s+", " ", html.unescape(content))
-
-
-def words(response) -> str:
-    """What a reader sees: the text without tags."""
-    content = response if isinstance(response, str) else response.content.decode()
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", content)))
-
-
 def seconds_of(page: str) -> int:
     return int(re.search(r'<strong id="step-count">(\d+)</strong>', page).group(1))
 
@@ -123,11 +124,6 @@ def stream(lab: Lab, run_id: str) -> list[dict]:
 
 def load(lab: Lab, run_id: str):
     return services.load(lab, run_id)
-
-
-def assert_422(response, message: str) -> None:
-    assert response.status_code == 422, response.content.decode()[:2000]
-    assert message in text(response), text(response)[:3000]
 
 
 def attr(page: str, element_id: str, name: str) -> str:
@@ -144,21 +140,7 @@ def element_text(page: str, element_id: str) -> str:
     return html.unescape(match.group(1)).strip()
 
 
-@pytest.fixture
-def presets():
-    call_command("loaddata", "resilience_presets", verbosity=0)
-    return Preset.objects.all()
-
-
 # --- The lab page ---------------------------------------------------------------------------------------------------
-
-
-def test_resilience_home_redirects_to_the_sessions_working_lab_and_keeps_it(client):
-    first = open_lab(client)
-
-    assert open_lab(client) == first
-    assert client.get(f"/labs/{first.id}/resilience/").status_code == 200
-    assert client.get("/labs/sagas/")["Location"] == f"/labs/{first.id}/sagas/"
 
 
 def test_the_lab_page_without_presets_says_how_to_load_them(client):
@@ -168,33 +150,32 @@ def test_the_lab_page_without_presets_says_how_to_load_them(client):
 
     assert "No presets are loaded" in page and "loaddata resilience_presets" in page
     assert "No runs yet." in page
-    assert '<a href="/labs/resilience/" aria-current="page">Resilience lab</a>' in page
+    assert parse(client.get(f"/labs/{lab.id}/resilience/")).one("link", "Resilience lab")["aria-current"] == "page"
 
 
 def test_the_lab_page_lists_every_preset_in_order_with_its_description_and_button(client, presets):
     lab = open_lab(client)
 
-    page = text(client.get(f"/labs/{lab.id}/resilience/"))
+    page = parse(client.get(f"/labs/{lab.id}/resilience/"))
 
-    buttons = re.findall(r'<button type="submit" id="preset-([\w-]+)">', page)
-    assert buttons == list(PRESETS)
-    for p in presets:
-        assert f"<h3>{p.title}</h3> <p class=\"hint\">{p.description}</p>" in page
-        assert f"Run “{p.title}”</button>" in page
+    buttons = page.by_role("button", re.compile("^Run “"))
+    assert [form_fields(b.form)["preset"] for b in buttons] == list(PRESETS)
+    for p, button in zip(presets, buttons, strict=True):
+        assert button.name == f"Run “{p.title}”"
+        assert button.form.one("heading", p.title) and button.form.says(p.description)
 
 
 def test_the_settings_form_shows_the_defaults(client):
     lab = open_lab(client)
 
-    page = client.get(f"/labs/{lab.id}/resilience/").content.decode()
+    sent = form_fields(parse(client.get(f"/labs/{lab.id}/resilience/")).by_id("start-form"))  # as a browser posts it
 
     for name, value in (("rate_rps", "20"), ("timeout_ms", "1000"), ("payments_latency_ms", "50"),
                         ("orders_instances", "3"), ("breaker_window_size", "10"), ("breaker_wait_open_ms", "5000"),
                         ("bulkhead_max_concurrent", "10"), ("retry_base_ms", "100"), ("fault1_at_ms", "5000")):
-        assert re.search(rf'name="{name}"[^>]* value="{value}"', page), name
-    assert '<input type="checkbox" name="breaker" id="breaker" value="on">' in page  # off by default
-    assert '<option value="none" selected>none</option>' in page  # no bulkhead
-    assert '<input type="checkbox" name="retry" id="retry" value="on">' in page
+        assert sent[name] == value, name
+    assert "breaker" not in sent and "retry" not in sent  # their boxes are off by default
+    assert sent["bulkhead_kind"] == "none"  # no bulkhead
 
 
 def test_the_lab_page_lists_the_labs_runs_newest_first(client, presets):
@@ -278,9 +259,9 @@ def test_a_preset_button_starts_a_run_from_the_preset_and_the_page_shows_its_des
     run = load(lab, run_id)
     assert run.settings.retry.max_attempts == 5 and run.settings.rate_rps == 30
     assert run.faults == p.start["faults"]
-    page = text(client.get(response["Location"]))
-    assert f'<div class="ok preset-intro"><h3>{p.title}</h3><p>{p.description}</p></div>' in page
-    assert "preset-intro" not in text(client.get(run_url(lab, run_id)))
+    [intro] = parse(client.get(response["Location"])).by_class("preset-intro")
+    assert intro.one("heading", p.title) and intro.says(p.description)
+    assert parse(client.get(run_url(lab, run_id))).by_class("preset-intro") == []
     assert "preset-intro" not in text(client.get(f"{run_url(lab, run_id)}?preset=nope"))
 
 
@@ -291,15 +272,6 @@ def test_each_preset_button_starts_a_new_run(client, presets):
 
     assert len(ids) == len(PRESETS)
     assert {e.data["run_id"] for e in LOG.runs(store, lab.id)} == ids
-
-
-@pytest.mark.parametrize("slug", ["", "no-such-preset", "x" * 300])
-def test_an_unknown_preset_is_a_404_that_appends_nothing(client, presets, slug):
-    lab = open_lab(client)
-
-    assert client.post(f"/labs/{lab.id}/resilience/preset", {"preset": slug}).status_code == 404
-
-    assert store.head(lab.id) == 0
 
 
 def test_start_and_preset_need_a_post(client, presets):
@@ -382,9 +354,10 @@ def test_bad_settings_are_a_422_in_plain_words_that_appends_nothing(client, fiel
     response = client.post(f"/labs/{lab.id}/resilience/start", form(**fields))
 
     assert_422(response, message)
-    page = response.content.decode()
-    assert '<div class="bad" role="alert" id="start-error"><h3>Not started</h3>' in page
-    assert "<html" in page  # the whole lab page again, the form kept
+    page = parse(response)
+    refusal = page.by_id("start-error")
+    assert refusal.role == "alert" and refusal.one("heading", "Not started") and refusal.says(message)
+    assert page.by_id("start-form") is not None  # the whole lab page again, the form kept
     assert store.head(lab.id) == 0
     assert LOG.runs(store, lab.id) == []
 
@@ -397,15 +370,12 @@ def test_the_refused_form_keeps_what_was_typed(client):
         bulkhead_kind="threadpool", bulkhead_pools="shared", retry=None, fault1_kind="kill", fault1_instance="2"))
 
     assert response.status_code == 422
-    page = response.content.decode()
+    kept = form_fields(parse(response).by_id("start-form"))  # what posting the form again would send
     for name, value in (("rate_rps", "500"), ("seed", "77"), ("payments_latency_ms", "700"),
-                        ("breaker_wait_open_ms", "2500"), ("fault1_instance", "2")):
-        assert re.search(rf'name="{name}"[^>]* value="{value}"', page), name
-    assert '<input type="checkbox" name="breaker" id="breaker" value="on" checked>' in page
-    assert '<input type="checkbox" name="retry" id="retry" value="on">' in page
-    assert '<option value="threadpool" selected>' in page
-    assert '<input type="radio" name="bulkhead_pools" value="shared" checked>' in page
-    assert '<option value="kill" selected>kill</option>' in page
+                        ("breaker_wait_open_ms", "2500"), ("fault1_instance", "2"), ("breaker", "on"),
+                        ("bulkhead_kind", "threadpool"), ("bulkhead_pools", "shared"), ("fault1_kind", "kill")):
+        assert kept[name] == value, name
+    assert "retry" not in kept
 
 
 def test_html_typed_into_the_form_is_escaped_on_the_refused_page(client):
@@ -448,10 +418,8 @@ def test_run_lets_10_or_30_seconds_pass(client, ms, seconds):
     assert load(lab, run_id).steps == seconds
     page = page_of(client, lab, run_id)
     assert seconds_of(page) == seconds
-    assert re.search(r'<input type="hidden" name="ms" value="10000"><button type="submit" id="run-10">Run 10 s',
-                     page)
-    assert re.search(r'<input type="hidden" name="ms" value="30000"><button type="submit" id="run-30">Run 30 s',
-                     page)
+    for name, ms in (("Run 10 s", "10000"), ("Run 30 s", "30000")):
+        assert form_fields(parse(page).one("button", name).form)["ms"] == ms
 
 
 def test_a_run_at_its_end_refuses_to_step(client):
@@ -468,9 +436,9 @@ def test_a_run_at_its_end_refuses_to_step(client):
     assert store.head(lab.id) == before
     page = page_of(client, lab, run_id)
     assert "Done: The run has reached 300 virtual seconds." in words(page)
-    assert re.search(r'<button type="submit" id="step" class="primary" disabled>', page)
-    assert re.search(r'<button type="submit" id="run-10" disabled>', page)
-    assert re.search(r'<button type="submit" id="reset">', page)
+    found = parse(page)
+    assert "disabled" in found.one("button", "Step 1 s") and "disabled" in found.one("button", "Run 10 s")
+    assert "disabled" not in found.one("button", "Reset (a new run)")
 
 
 def test_changing_settings_mid_run_acts_from_then_on(client):
@@ -494,8 +462,8 @@ def test_changing_settings_mid_run_acts_from_then_on(client):
     assert all(t["at_ms"] >= 10_000 for t in run.breakers()["payments"]["transitions"])
     assert run.sim.ticks[-1]["requests"] > run.sim.ticks[5]["requests"]
     page = page_of(client, lab, run_id)
-    assert re.search(r'name="rate_rps"[^>]* value="40"', page)  # the form shows the settings now
-    assert re.search(r'<input type="checkbox" name="breaker" id="breaker" value="on" checked>', page)
+    settings = form_fields(parse(page).one("button", "Apply from now on").form)  # the form shows the settings now
+    assert settings["rate_rps"] == "40" and settings["breaker"] == "on"
 
 
 def test_a_partial_settings_form_changes_only_what_it_sends(client):
@@ -534,7 +502,7 @@ def test_kill_and_restart_buttons_per_instance(client):
     acted(client, lab, run_id, "step")
     page = page_of(client, lab, run_id)
     for n in (1, 2, 3):
-        assert f'<button type="submit" id="kill-payments-{n}" aria-label="Kill payments-{n}">Kill</button>' in page
+        assert parse(page).one("button", f"Kill payments-{n}").text == "Kill"
 
     acted(client, lab, run_id, "kill", service="payments", instance="2")
 
@@ -627,7 +595,8 @@ def test_an_action_the_run_cannot_take_is_a_422_that_appends_nothing(client, act
 
     assert_422(response, message)
     page = response.content.decode()
-    assert '<div class="bad" role="alert" id="run-error"><h3>Not done</h3>' in page
+    refusal = parse(page).by_id("run-error")
+    assert refusal.role == "alert" and refusal.one("heading", "Not done") and refusal.says(message)
     assert ("<html" in page) is not htmx
     assert seconds_of(page) == 2
     assert store.head(lab.id) == before
@@ -661,39 +630,15 @@ def test_looking_back_shows_the_pinned_hint_and_that_second(client):
     page = page_of(client, lab, run_id, "?at=4")
 
     assert seconds_of(page) == 4
-    assert '<strong id="step-count">4</strong> of 10' in page
-    assert "You are looking back at second 4." in words(page)
-    assert 'data-at="4"' in page
-    assert page.count('<input type="hidden" name="at" value="4">') >= 5  # every act form but reset forks from 4
-    assert 'id="back" href="?at=3"' in page and 'id="forward" href="?at=5"' in page
+    found = parse(page)
+    assert found.by_id("run-status").says("Second 4 of 10")
+    assert found.says("You are looking back at second 4.")
+    assert found.by_id("run")["data-at"] == "4"
+    acts = [form_fields(f) for f in found.by_role("form") if f["action"].endswith("/act")]
+    assert len(acts) >= 6 and all(f.get("at") == ("4" if f["action"] != "reset" else None) for f in acts)
+    assert found.by_id("back")["href"] == "?at=3" and found.by_id("forward")["href"] == "?at=5"
     assert "virtual time 4000 ms" in page
     assert "over 4 seconds" in page  # the plots end there too
-
-
-@pytest.mark.parametrize("at", ["", "abc", "-1", "1.5", "9999999", "10", "99"])
-def test_an_at_that_is_not_an_earlier_second_shows_the_latest(client, at):
-    lab = open_lab(client)
-    run_id = start(client, lab)
-    acted(client, lab, run_id, "run", ms="10000")
-
-    page = page_of(client, lab, run_id, f"?at={at}")
-
-    assert seconds_of(page) == 10
-    assert "You are looking back" not in page
-    assert 'data-at=""' in page
-
-
-def test_looking_back_at_second_0(client):
-    lab = open_lab(client)
-    run_id = start(client, lab)
-    acted(client, lab, run_id, "step")
-
-    page = page_of(client, lab, run_id, "?at=0")
-
-    assert seconds_of(page) == 0
-    assert 'id="back"' not in page
-    assert "You are looking back at second 0." in words(page)
-    assert "No requests yet" in page
 
 
 def test_looking_back_stops_inside_a_long_run(client, presets):
@@ -738,18 +683,6 @@ def test_killing_an_instance_while_looking_back_forks_with_the_kill(client):
     assert all(i.alive for i in load(lab, run_id).sim.instances["inventory"])
     fork = load(lab, fork_id)
     assert fork.steps == 2 and not fork.sim.instances["inventory"][2].alive
-
-
-def test_acting_at_the_latest_second_does_not_fork(client):
-    lab = open_lab(client)
-    run_id = start(client, lab)
-    acted(client, lab, run_id, "step")
-    acted(client, lab, run_id, "step")
-
-    assert acted(client, lab, run_id, "step", at="2") == run_id
-    assert acted(client, lab, run_id, "step", at="junk") == run_id
-    assert load(lab, run_id).steps == 4
-    assert len(LOG.runs(store, lab.id)) == 1
 
 
 def test_a_refused_action_while_looking_back_forks_nothing(client):
@@ -1038,15 +971,6 @@ def test_every_svg_picture_has_a_title_and_a_description(client, presets):
 # --- htmx: the #run partial, and the announcement out of band -------------------------------------------------------
 
 
-def assert_run_partial(response) -> str:
-    page = response.content.decode()
-    assert "<html" not in page and "<body" not in page
-    assert page.lstrip().startswith('<div id="run" data-page="resilience" ')
-    assert page.count('id="run"') == 1
-    assert re.search(r'<p id="run-announce" hx-swap-oob="innerHTML">[^<]+</p>\s*$', page)
-    assert 'class="lab-bar"' not in page and 'id="start-form"' not in page
-    return page
-
 
 def test_an_htmx_get_of_the_run_page_answers_the_run_partial(client):
     lab = open_lab(client)
@@ -1056,7 +980,7 @@ def test_an_htmx_get_of_the_run_page_answers_the_run_partial(client):
     page = assert_run_partial(client.get(run_url(lab, run_id), **HTMX))
 
     assert seconds_of(page) == 1
-    assert re.search(r'<p id="run-announce" hx-swap-oob="innerHTML">Second 1: \d+ requests, \d+ ok', page)
+    assert re.match(r"Second 1: \d+ requests, \d+ ok", parse(page).by_id("run-announce").text)
 
 
 def test_an_htmx_get_with_another_target_gets_the_whole_page(client):
@@ -1131,62 +1055,12 @@ def test_an_htmx_reset_pushes_the_new_runs_url(client):
 # --- Who may see what -----------------------------------------------------------------------------------------------
 
 
-def test_another_sessions_lab_is_a_404_everywhere(client, presets):
-    lab = open_lab(client)
-    run_id = start(client, lab)
-    before = store.head(lab.id)
-    stranger = Client()
-    open_lab(stranger)
-
-    assert stranger.get(f"/labs/{lab.id}/resilience/").status_code == 404
-    assert stranger.get(run_url(lab, run_id)).status_code == 404
-    assert stranger.get(f"{run_url(lab, run_id)}?at=0", **HTMX).status_code == 404
-    assert stranger.post(f"/labs/{lab.id}/resilience/start", form()).status_code == 404
-    assert stranger.post(f"/labs/{lab.id}/resilience/preset", {"preset": "retry-storm"}).status_code == 404
-    for action in ("step", "run", "reset", "settings", "kill"):
-        assert stranger.post(f"{run_url(lab, run_id)}act", {"action": action}).status_code == 404, action
-    assert stranger.get(f"/labs/resilience/?lab={lab.id}").status_code == 404
-    assert store.head(lab.id) == before
-
-
-def test_a_run_of_another_lab_is_a_404_in_this_one(client):
-    lab = open_lab(client)
-    run_id = start(client, lab)
-    new_lab_id = client.post("/labs/new", {"scenario": "", "page": "resilience"})["Location"].split("/")[2]
-    other = Lab.objects.get(pk=new_lab_id)
-
-    assert client.get(run_url(other, run_id)).status_code == 404
-    assert act(client, other, run_id, "step").status_code == 404
-    assert store.head(other.id) == 0
-
-
 def test_new_lab_from_the_resilience_lab_comes_back_to_it(client):
     open_lab(client)
 
     response = client.post("/labs/new", {"scenario": "", "page": "resilience"})
 
     assert re.fullmatch(r"/labs/[0-9a-f]+/resilience/", response["Location"])
-
-
-@pytest.mark.parametrize("run_id", ["0123456789ab", "nope", "x" * 300])
-def test_an_unknown_run_is_a_404(client, run_id):
-    lab = open_lab(client)
-    start(client, lab)
-    before = store.head(lab.id)
-
-    assert client.get(run_url(lab, run_id)).status_code == 404
-    assert client.get(run_url(lab, run_id), **HTMX).status_code == 404
-    for action in ("step", "run", "settings", "faults", "kill", "restart", "reset", "explode"):
-        assert act(client, lab, run_id, action, kind="meteor").status_code == 404, action
-    assert act(client, lab, run_id, "step", at="0").status_code == 404
-    assert store.head(lab.id) == before
-
-
-def test_an_unknown_action_on_an_unknown_run_is_a_404_not_a_500():
-    client = Client(raise_request_exception=False)
-    lab = open_lab(client)
-
-    assert client.post(f"/labs/{lab.id}/resilience/0123456789ab/act", {"action": "explode"}).status_code == 404
 
 
 # --- Escaping -------------------------------------------------------------------------------------------------------
@@ -1218,85 +1092,6 @@ def test_html_in_a_preset_is_escaped(client):
 
 
 # --- Without JavaScript ---------------------------------------------------------------------------------------------
-
-
-class Controls(HTMLParser):
-    """Every form (with its method, action, fields and checkboxes as a browser would send them) and every link."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms: list[dict] = []
-        self.links: list[dict] = []
-        self.hx: list[tuple[str, dict]] = []
-        self._form: dict | None = None
-        self._select: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self._form = {**attrs, "fields": {}, "buttons": 0}
-            self.forms.append(self._form)
-        elif tag == "a":
-            self.links.append(attrs)
-        if any(k in attrs for k in ("hx-get", "hx-post")):
-            self.hx.append((tag, attrs))
-        if self._form is None:
-            return
-        name = attrs.get("name")
-        if tag == "input" and name:
-            kind = attrs.get("type", "text")
-            if kind in ("checkbox", "radio"):
-                if "checked" in attrs:
-                    self._form["fields"][name] = attrs.get("value", "on")
-            else:
-                self._form["fields"].setdefault(name, attrs.get("value", ""))
-        elif tag == "select" and name:
-            self._select = name
-        elif tag == "option" and self._select:
-            fields = self._form["fields"]
-            if "selected" in attrs or self._select not in fields:
-                fields[self._select] = attrs.get("value")
-        elif tag == "button":
-            self._form["buttons"] += 1
-
-    def handle_data(self, data):
-        if self._select and self._form["fields"].get(self._select) is None:
-            self._form["fields"][self._select] = data.strip()
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
-        elif tag == "select":
-            self._select = None
-
-
-def controls(page: str) -> Controls:
-    parser = Controls()
-    parser.feed(page)
-    return parser
-
-
-def assert_works_without_javascript(page: str) -> Controls:
-    found = controls(page)
-    assert found.forms
-    for f in found.forms:
-        assert f.get("method") in ("get", "post"), f
-        assert f.get("action"), f
-        assert f["buttons"] >= 1, f
-        if "hx-post" in f:
-            assert f["hx-post"] == f["action"] and f["method"] == "post", f
-    for link in found.links:
-        assert link.get("href"), link
-    for tag, attrs in found.hx:
-        assert (tag == "form" and attrs.get("action")) or (tag == "a" and attrs.get("href")), (tag, attrs)
-    return found
-
-
-def post_plainly(client: Client, f: dict, **override):
-    """What a browser without JavaScript sends for a form: its fields, as the page filled them."""
-    fields = {k: v for k, v in f["fields"].items() if v is not None}
-    fields.update(override)
-    return client.post(f["action"], fields)
 
 
 def test_the_lab_pages_start_form_as_filled_in_starts_the_default_run(client, presets):
@@ -1363,18 +1158,6 @@ def test_the_run_pages_forms_do_what_they_say_when_posted_plainly(client):
     run30 = next(f for f in fork_page.forms if f["fields"].get("ms") == "30000")
     post_plainly(client, run30)
     assert load(lab, fork_id).steps == 34
-
-
-def test_the_predict_form_records_the_learners_guess(client, presets):
-    lab = open_lab(client)
-    run_id = preset(client, lab, "breaker-trips-and-recovers")
-    page = step_until_prompt(client, lab, run_id)
-    predict = next(f for f in controls(page).forms if f.get("class") == "predict")
-    assert predict["method"] == "post" and predict["action"] == f"{run_url(lab, run_id)}act"
-
-    assert run_id_of(post_plainly(client, predict, predict="nothing"), lab) == run_id
-
-    assert "Not quite" in words(page_of(client, lab, run_id))
 
 
 # --- The preset fixture -----------------------------------------------------------------------------------------------
