@@ -96,11 +96,24 @@ class NewPoll(ObjectBody):
     quiz_question: Any = None
 
 
-class PollState(Schema):
-    id: str | None = None
-    round: int | None = None
+class PollOpenedOut(Schema):
+    id: str
+    round: int
     state: str
-    correct: int | None = None
+
+
+class RoundOut(Schema):
+    round: int
+    state: str
+
+
+class StateOut(Schema):
+    state: str
+
+
+class RevealedOut(Schema):
+    state: str
+    correct: int | None
 
 
 class VoteBody(ObjectBody):
@@ -144,7 +157,12 @@ def join(request: HttpRequest, payload: JoinBody):
     classroom = services.find_by_code(payload.code) if isinstance(payload.code, str) else None
     if classroom is None:
         raise HttpError(404, "No open class has that code.")
-    learner_id = decided(lambda: services.join(classroom, payload.name))
+    try:
+        learner_id = decided(lambda: services.join(classroom, payload.name))
+    except HttpError as exc:
+        if exc.status_code == 409:  # a closed class: its code no longer opens anything
+            raise HttpError(404, "No open class has that code.") from None
+        raise
     return Status(201, {"class_id": classroom.id, "learner_id": learner_id,
                         "token": learner_token(classroom.id, learner_id)})
 
@@ -161,7 +179,7 @@ def get_class(request: HttpRequest, class_id: str):
     }
 
 
-@router.post("/{class_id}/close", response={200: PollState, **ERRORS}, summary="Close the class (instructor)")
+@router.post("/{class_id}/close", response={200: StateOut, **ERRORS}, summary="Close the class (instructor)")
 def close_class(request: HttpRequest, class_id: str):
     classroom = instructor_class(request, class_id, write=True)
     services.close(classroom)
@@ -178,7 +196,7 @@ def rename(request: HttpRequest, class_id: str, learner_id: str, payload: Rename
             "last_seen": learner.last_seen}
 
 
-@router.post("/{class_id}/learners/{learner_id}/remove", response={200: PollState, **ERRORS},
+@router.post("/{class_id}/learners/{learner_id}/remove", response={200: StateOut, **ERRORS},
              summary="Remove a learner from the class (instructor)")
 def remove(request: HttpRequest, class_id: str, learner_id: str):
     classroom = instructor_class(request, class_id, write=True)
@@ -186,7 +204,7 @@ def remove(request: HttpRequest, class_id: str, learner_id: str):
     return {"state": "removed"}
 
 
-@router.post("/{class_id}/polls", response={201: PollState, **ERRORS},
+@router.post("/{class_id}/polls", response={201: PollOpenedOut, **ERRORS},
              summary="Open a poll (instructor): a typed question with 2 to 6 choices, or a quiz question")
 def open_poll(request: HttpRequest, class_id: str, payload: NewPoll):
     classroom = instructor_class(request, class_id, write=True)
@@ -219,25 +237,25 @@ def poll_act(request: HttpRequest, class_id: str, poll_id: str, action: Callable
     return decided(lambda: action(classroom, poll_id))
 
 
-@router.post("/{class_id}/polls/{poll_id}/round", response={200: PollState, **ERRORS},
+@router.post("/{class_id}/polls/{poll_id}/round", response={200: RoundOut, **ERRORS},
              summary="Round two (instructor): discuss with your neighbour, then vote again")
 def next_round(request: HttpRequest, class_id: str, poll_id: str):
     poll = poll_act(request, class_id, poll_id, services.next_round)
-    return {"id": poll.poll_id, "round": poll.round, "state": poll.state}
+    return {"round": poll.round, "state": poll.state}
 
 
-@router.post("/{class_id}/polls/{poll_id}/close", response={200: PollState, **ERRORS},
+@router.post("/{class_id}/polls/{poll_id}/close", response={200: StateOut, **ERRORS},
              summary="Close the poll (instructor): no more votes")
 def close_poll(request: HttpRequest, class_id: str, poll_id: str):
     poll = poll_act(request, class_id, poll_id, services.close_poll)
-    return {"id": poll.poll_id, "round": poll.round, "state": poll.state}
+    return {"state": poll.state}
 
 
-@router.post("/{class_id}/polls/{poll_id}/reveal", response={200: PollState, **ERRORS},
+@router.post("/{class_id}/polls/{poll_id}/reveal", response={200: RevealedOut, **ERRORS},
              summary="Reveal the answer (instructor), with both rounds side by side")
 def reveal(request: HttpRequest, class_id: str, poll_id: str):
     poll = poll_act(request, class_id, poll_id, services.reveal)
-    return {"id": poll.poll_id, "round": poll.round, "state": poll.state, "correct": poll.correct}
+    return {"state": poll.state, "correct": poll.correct}
 
 
 @router.get("/{class_id}/polls/{poll_id}", response={200: PollOut, **ERRORS},
