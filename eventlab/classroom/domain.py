@@ -13,7 +13,7 @@ changeable until the round closes: a later vote in the same round replaces the e
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
 STREAM = "class"
@@ -184,6 +184,9 @@ class Poll:
     def vote_of(self, learner_id: str, round_: int | None = None) -> int | None:
         return self.votes.get(round_ or self.round, {}).get(learner_id)
 
+    def copy(self) -> Poll:
+        return replace(self, choices=list(self.choices), votes={r: dict(v) for r, v in self.votes.items()})
+
 
 @dataclass
 class ClassState:
@@ -201,6 +204,11 @@ class ClassState:
     def member(self, learner_id: str) -> Learner | None:
         learner = self.learners.get(learner_id)
         return learner if learner is not None and not learner.removed else None
+
+    def copy(self) -> ClassState:
+        """A copy to fold more events into, leaving this one as it is."""
+        return replace(self, learners={k: replace(v) for k, v in self.learners.items()},
+                       polls={k: p.copy() for k, p in self.polls.items()})
 
     @property
     def current_poll(self) -> Poll | None:

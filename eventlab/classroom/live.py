@@ -28,6 +28,7 @@ from . import domain as d
 from .access import is_instructor, session_learner
 from .models import Classroom
 from .pages import poll_view
+from .services import load
 
 INSTRUCTOR = "class-instructor"
 LEARNER = "class-learner"
@@ -39,8 +40,6 @@ def render_instructor(lab_id: str, after: int, view: dict[str, Any], known: set[
     head = store.head(lab_id)
     if head <= after or not Classroom.objects.filter(pk=lab_id).exists():
         return [], max(head, after), known
-    from .services import load
-
     state = load(lab_id)
     poll = state.polls.get(view["run"]) if view["run"] else state.current_poll
     messages = [render_to_string("classroom/_counts.html", {"poll": poll_view(poll), "oob": True})]
@@ -58,8 +57,6 @@ def render_learner(lab_id: str, after: int, view: dict[str, Any], known: set[str
         new = store.read_log(lab_id, after=after, limit=head - after)
         if not any(e.type in d.POLL_CHANGES for e in new):
             return [], head, known
-    from .services import load
-
     state = load(lab_id)
     html = render_to_string("classroom/_learner_poll.html", {
         "poll": poll_view(state.current_poll), "closed": state.closed, "classroom": {"id": lab_id}, "oob": True,

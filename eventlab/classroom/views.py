@@ -94,6 +94,12 @@ def qr_svg(url: str) -> str:
     return segno.make(url, error="m").svg_inline(scale=8, border=4, dark="#111", light="#fff", omitsize=False)
 
 
+def choice_slots(form: Any = None) -> list[tuple[int, str, str]]:
+    """The poll form's choice fields: number, letter, and what was typed (kept when the poll is refused)."""
+    return [(i, LETTERS[i], (form.get(f"choice{i}", "") if form is not None else "")[:200])
+            for i in range(d.MAX_CHOICES)]
+
+
 def class_context(request: HttpRequest, classroom: Classroom) -> dict[str, Any]:
     state = services.load(classroom)
     join_url = request.build_absolute_uri(classroom.join_url)
@@ -102,7 +108,7 @@ def class_context(request: HttpRequest, classroom: Classroom) -> dict[str, Any]:
         "join_url": join_url, "qr": qr_svg(join_url), "poll": poll_view(state.current_poll),
         "polls": list(reversed(state.polls.values())), "roster": state.roster, "page": live.INSTRUCTOR,
         "questions": Question.objects.filter(kind__in=["single", "predict"]).only("slug", "prompt"),
-        "choice_slots": list(enumerate(LETTERS[: d.MAX_CHOICES])),
+        "choice_slots": choice_slots(),
     }
 
 
@@ -132,7 +138,7 @@ def rename(request: HttpRequest, class_id: str, learner_id: str) -> HttpResponse
     try:
         services.rename(classroom, learner_id, request.POST.get("name", ""))
     except d.Refused as exc:
-        return refused(request, classroom, exc)
+        return refused(request, classroom, exc, roster_error=str(exc))
     return redirect("classroom-class", class_id=classroom.id)
 
 
@@ -143,7 +149,7 @@ def remove(request: HttpRequest, class_id: str, learner_id: str) -> HttpResponse
     try:
         services.remove(classroom, learner_id)
     except d.Refused as exc:
-        return refused(request, classroom, exc)
+        return refused(request, classroom, exc, roster_error=str(exc))
     return redirect("classroom-class", class_id=classroom.id)
 
 
@@ -166,7 +172,7 @@ def open_poll(request: HttpRequest, class_id: str) -> HttpResponse:
                 correct = filled.index(correct) if correct in filled else -1
         poll = services.open_poll(classroom, question, choices, correct, slug)
     except d.Refused as exc:
-        return refused(request, classroom, exc, form=request.POST)
+        return refused(request, classroom, exc, form=request.POST, choice_slots=choice_slots(request.POST))
     return redirect("classroom-poll", class_id=classroom.id, poll_id=poll.poll_id)
 
 
@@ -246,7 +252,9 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     """GET: the name field. POST: join with that name; the membership is this browser's session."""
     classroom = services.find_by_code(code[:40])
     if classroom is None or services.load(classroom).closed:
-        raise Http404("No open class has that code.")
+        error = ("This class is closed: it takes no more learners." if classroom is not None else
+                 "No open class has that code: check it with your instructor.")
+        return render(request, "classroom/join_code.html", {**NAV, "error": error, "code": code[:40]}, status=404)
     if request.method == "GET":
         learner = session_learner(request.session, classroom.id)
         if learner is not None and services.load(classroom).member(learner):

@@ -138,6 +138,7 @@ def test_the_pages_open_a_poll_vote_round_two_and_reveal(room):
     assert b"Waiting for a question" in learner.get(f"/classes/{class_id}/learn").content
     bad = teacher.post(f"/classes/{class_id}/polls/new", {"question": "Q?", "choice0": "only one"})
     assert bad.status_code == 422 and b"2 to 6 choices" in bad.content
+    assert b'name="choice0" maxlength="200" value="only one"' in bad.content  # what was typed is kept
     opened = teacher.post(f"/classes/{class_id}/polls/new",
                           {"question": "Which <em>wins</em>?", "choice0": "A one", "choice1": "", "choice2": "C one",
                            "correct": "2"})

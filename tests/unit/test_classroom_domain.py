@@ -161,3 +161,15 @@ def test_every_vote_is_counted_exactly_once_whatever_the_order(plan):
             counts[choice] += 1
         assert poll.counts(r) == counts
         assert poll.voters()[r] == len(votes) == sum(poll.counts(r))
+
+
+def test_a_copy_folds_on_without_changing_the_original():
+    state = opened("ada")
+    act(state, d.decide_open_poll(state, "p1", "Q?", ["a", "b"]))
+    act(state, d.decide_vote(state, "p1", "ada", 0))
+    copy = state.copy()
+    act(copy, d.decide_vote(copy, "p1", "ada", 1))
+    act(copy, d.decide_rename(copy, "ada", "Ada L."))
+    act(copy, d.decide_next_round(copy, "p1"))
+    assert (state.polls["p1"].counts(1), state.polls["p1"].round, state.member("ada").name) == ([1, 0], 1, "Ada")
+    assert (copy.polls["p1"].counts(1), copy.polls["p1"].round, copy.version) == ([0, 1], 2, state.version + 3)
