@@ -82,6 +82,11 @@ def test_a_poll_in_a_class_with_two_learners(class_server, new_page):
         learners.append(learner)
     assert serious(learners[0]) == []
     teacher.wait_for_selector("#roster-count:has-text('2 joined')")  # the roster is live too
+    # Its forms came in a push (one render for every instructor screen, no CSRF token in it): htmx posts them with
+    # the page's own token.
+    teacher.get_by_label("New name for Bob").fill("Bob <b>B.</b>")
+    teacher.get_by_label("New name for Bob").press("Enter")
+    teacher.wait_for_selector("#roster .learner-name:has-text('Bob <b>B.</b>')")
 
     teacher.get_by_label("Question", exact=True).fill("The coordinator crashes after prepare. The participants…")
     teacher.get_by_label("Choice A", exact=True).fill("abort by themselves")
