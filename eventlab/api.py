@@ -9,6 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 
+from eventlab.classroom.api import router as classroom_router
 from eventlab.eventstore.core import CommandIdReused, ConcurrencyError
 from eventlab.labs import registry
 from eventlab.labs.api import NotAnObject, ObjectParser
@@ -50,6 +51,7 @@ api.add_router("/labs", labs_router)
 for plugin in registry.plugins():  # every lab's router, from the lab registry (filled in each lab's ready())
     if plugin.api_router is not None:
         api.add_router("/labs", plugin.api_router)
+api.add_router("/classes", classroom_router)  # the classroom: a class is a lab, but its API is /api/classes
 
 
 def _field(loc) -> str:

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "eventlab.resilience",
     "eventlab.live",
     "eventlab.learn",
+    "eventlab.classroom",
+    "axes",  # rate-limits login attempts (the classroom's instructor login and the admin)
 ]
 
 MIDDLEWARE = [
@@ -71,7 +73,20 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
+
+# Login attempts are rate limited (django-axes): after AXES_FAILURE_LIMIT failures for one username from one address,
+# that pair is locked out for AXES_COOLOFF_MINUTES; a success resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "classroom/locked.html"
+LOGIN_URL = "classroom-login"
+LOGIN_REDIRECT_URL = "classroom-home"
+LOGOUT_REDIRECT_URL = "classroom-home"
 
 ROOT_URLCONF = "eventlab.urls"
 ASGI_APPLICATION = "eventlab.asgi.application"
