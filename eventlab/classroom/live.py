@@ -1,9 +1,9 @@
 """The class's live pages: renderers (registered in the lab registry, shared by every socket on the same view through
 the render-once hub) and the class's websocket, which decides from the socket's session who it talks to.
 
-- The instructor's view (`class-instructor`): after any new event, the poll's counts (the poll in the view's `run`,
+- The instructor's view (`classroom:instructor`): after any new event, the poll's counts (the poll in the view's `run`,
   else the newest) and, on the class page, the roster. One render per commit serves every instructor screen.
-- The learner's view (`class-learner`): only when a poll opens, changes round, closes or is revealed (a vote changes
+- The learner's view (`classroom:learner`): only when a poll opens, changes round, closes or is revealed (a vote changes
   nothing a learner sees but their own answer, which their vote's own response shows), the poll panel — the same for
   every learner, so 200 learner sockets cost one render per change, and nothing per vote beyond reading the new rows.
 A learner's socket is always given the learner's view, whatever page it asks for: learners never see counts or names
@@ -30,8 +30,8 @@ from .models import Classroom
 from .pages import poll_view
 from .services import load
 
-INSTRUCTOR = "class-instructor"
-LEARNER = "class-learner"
+INSTRUCTOR = "classroom:instructor"
+LEARNER = "classroom:learner"
 SCAN = 500  # new rows a learner's render looks through for a poll change before it just re-renders
 
 
