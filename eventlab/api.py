@@ -12,6 +12,7 @@ from ninja.openapi.schema import OpenAPISchema
 from eventlab.eventstore.core import CommandIdReused, ConcurrencyError
 from eventlab.labs import registry
 from eventlab.labs.api import router as labs_router
+from eventlab.scenarios.api import router as scenarios_router
 from eventlab.sim.runlog import Invalid, UnknownRun
 
 
@@ -48,6 +49,7 @@ api.add_router("/labs", labs_router)
 for plugin in registry.plugins():  # every lab's router, from the lab registry (filled in each lab's ready())
     if plugin.api_router is not None:
         api.add_router("/labs", plugin.api_router)
+api.add_router("/scenarios", scenarios_router)
 
 
 def _field(loc) -> str:

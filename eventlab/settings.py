@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "eventlab.resilience",
     "eventlab.live",
     "eventlab.learn",
+    "eventlab.scenarios",
 ]
 
 MIDDLEWARE = [
@@ -88,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "eventlab.labs.context_processors.labs",
+                "eventlab.scenarios.context_processors.instructor",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },

@@ -9,7 +9,7 @@ class BankConfig(AppConfig):
         from eventlab.labs.models import Scenario
         from eventlab.labs.registry import LabPlugin, register
 
-        from . import api, handlers, live, projections, urls
+        from . import api, handlers, live, projections, replay, urls
         from .domain import Rejected
 
         register(LabPlugin(
@@ -20,4 +20,5 @@ class BankConfig(AppConfig):
             fixtures=("demo_bank",),
             projections=tuple(projections.ALL.values()), default_projections=tuple(projections.DEFAULT),
             import_history=handlers.import_history,
+            replayer=replay.REPLAYER,
         ))

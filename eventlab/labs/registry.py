@@ -36,6 +36,8 @@ class LabPlugin:
     default_projections: Sequence[Any] = ()  # those switched on in a new lab
     # (store, log, events, snapshot_every) -> recorded events: appends a Scenario's events (labs.models.Scenario)
     import_history: Callable[..., Any] | None = None
+    # Saved and played back as a scenario (eventlab.scenarios): a labs.replay.Replayer (record, check, begin, play…)
+    replayer: Any = None
 
 
 _plugins: dict[str, LabPlugin] = {}
@@ -94,6 +96,11 @@ def projections() -> dict[str, Any]:
 def default_projections() -> list[str]:
     """The names of the read models a new lab starts with."""
     return [projection.name for plugin in plugins() for projection in plugin.default_projections]
+
+
+def replayers() -> dict[str, Any]:
+    """Lab key -> its Replayer, for the labs that can be saved as scenarios."""
+    return {p.key: p.replayer for p in plugins() if p.replayer is not None}
 
 
 def scenario_importer() -> Callable[..., Any]:
