@@ -155,7 +155,9 @@ def play_next(scenario: Scenario, play: Play) -> Play:
         raise Invalid("The scenario has no more steps.")
     if needs_answer(scenario, play):
         raise Invalid("Answer the question first: predict, then watch.")
-    lab = Lab.objects.get(pk=play.lab_id)
+    lab = Lab.objects.filter(pk=play.lab_id).first()
+    if lab is None:
+        raise Invalid("The lab this scenario was playing into is gone: start again.")
     replayer(scenario.lab).play(lab, play.ref, scenario.steps[play.played]["input"])
     return Play(play.lab_id, play.ref, play.played + 1, play.answers)
 

@@ -136,7 +136,7 @@ def play(request: HttpRequest, scenario_id: int) -> HttpResponse:
             current = services.play_next(scenario, current)
         else:
             raise Invalid(f"Unknown action {action[:40]!r}.")
-    except Invalid as invalid:
+    except (Invalid, FormatError) as invalid:  # FormatError: a scenario loaded for a lab this EventLab does not have
         error = str(invalid)
     services.keep_play(request.session, scenario, current)
     context = {**services.step_context(scenario, current), "error": error}

@@ -306,3 +306,20 @@ def test_every_simulation_lab_saves_and_plays_back_a_preset_run_to_the_same_end(
         new_lab, new_run = played(teacher, scenario)
         replayer = registry.replayers()[key]
         assert replayer.outcome(new_lab, new_run) == replayer.outcome(lab, run.id), preset.slug
+
+
+def test_the_saga_vs_2pc_view_saves_either_run(teacher):
+    from eventlab.compare.views import start_pair
+
+    lab = working_lab(teacher)
+    saga, twopc = start_pair(lab, SAGA_START, {"seed": 3, "faults": [{"kind": "vote_no", "participant": "payments"}]})
+    page = teacher.get(f"/labs/{lab.id}/twopc/compare/{saga.id}/{twopc.id}/").content.decode()
+    assert "Save the saga run as a scenario" in page and "Save the 2PC run as a scenario" in page
+    assert save(teacher, "sagas", lab, saga.id).start["faults"] == [{"kind": "payment_declined"}]
+    assert save(teacher, "twopc", lab, twopc.id).lab == "twopc"
+
+
+def test_a_scenario_for_a_lab_this_eventlab_lacks_says_so_when_played(teacher):
+    scenario = Scenario.objects.create(title="Chess", lab="chess", steps=[])
+    response = teacher.post(f"/scenarios/{scenario.pk}/play", {"action": "start"})
+    assert response.status_code == 422 and "Unknown lab" in response.content.decode()
