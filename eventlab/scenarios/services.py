@@ -72,7 +72,8 @@ def edit_from_form(scenario: Scenario, post: Any) -> Edit:
     try:
         fields = fileformat.check_fields(fields, "The scenario")
     except FormatError as error:
-        errors.append(str(error).replace("The scenario's ", "The ").replace("The scenario, ", "").capitalize())
+        words = str(error).replace("The scenario's ", "The ").replace("The scenario, ", "")
+        errors.append(words[:1].upper() + words[1:])
     return Edit(fields, errors)
 
 
