@@ -14,6 +14,7 @@ from eventlab.eventstore.core import CommandIdReused, ConcurrencyError
 from eventlab.labs import registry
 from eventlab.labs.api import NotAnObject, ObjectParser
 from eventlab.labs.api import router as labs_router
+from eventlab.scenarios.api import router as scenarios_router
 from eventlab.sim.runlog import Invalid, UnknownRun
 
 
@@ -52,6 +53,7 @@ for plugin in registry.plugins():  # every lab's router, from the lab registry (
     if plugin.api_router is not None:
         api.add_router("/labs", plugin.api_router)
 api.add_router("/classes", classroom_router)  # the classroom: a class is a lab, but its API is /api/classes
+api.add_router("/scenarios", scenarios_router)
 
 
 def _field(loc) -> str:

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "eventlab.learn",
     "eventlab.classroom",
     "axes",  # rate-limits login attempts (the classroom's instructor login and the admin)
+    "eventlab.scenarios",
 ]
 
 MIDDLEWARE = [
@@ -103,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "eventlab.labs.context_processors.labs",
+                "eventlab.scenarios.context_processors.instructor",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },

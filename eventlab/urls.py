@@ -6,6 +6,7 @@ from eventlab.labs import registry
 from eventlab.labs import views as labs
 from eventlab.learn import views as learn
 from eventlab.live import sse
+from eventlab.scenarios import urls as scenarios
 
 urlpatterns = [
     # The course
@@ -26,6 +27,8 @@ urlpatterns = [
     # Every lab's pages, from the lab registry (filled by each lab's AppConfig.ready(), before Django first
     # imports this URLconf)
     *(pattern for plugin in registry.plugins() for pattern in plugin.urlpatterns),
+    # Scenarios: instructors save a lab's inputs with narration, play them back, export and import them
+    *scenarios.urlpatterns,
     # The raw log as Server-Sent Events, resumable with Last-Event-ID
     path("labs/<str:lab_id>/events/sse", sse.lab_events, name="lab-sse"),
     # JSON API (OpenAPI at /api/openapi.json, docs at /api/docs)

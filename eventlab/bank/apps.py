@@ -9,7 +9,7 @@ class BankConfig(AppConfig):
         from eventlab.labs.models import Scenario
         from eventlab.labs.registry import CodeView, LabPlugin, TryIt, register
 
-        from . import api, domain, handlers, live, projections, urls
+        from . import api, domain, handlers, live, projections, replay, urls
         from .domain import Rejected
 
         register(LabPlugin(
@@ -36,4 +36,5 @@ class BankConfig(AppConfig):
             projections=tuple(projections.ALL.values()), default_projections=tuple(projections.DEFAULT),
             import_history=handlers.import_history,
             code_view=CodeView(domain),
+            replayer=replay.REPLAYER,
         ))

@@ -76,6 +76,8 @@ class LabPlugin:
     # (store, log, events, snapshot_every) -> recorded events: appends a Scenario's events (labs.models.Scenario)
     import_history: Callable[..., Any] | None = None
     code_view: CodeView | None = None  # the aggregate the course's code view shows (one lab registers it)
+    # Saved and played back as a scenario (eventlab.scenarios): a labs.replay.Replayer (record, check, begin, play…)
+    replayer: Any = None
 
 
 _plugins: dict[str, LabPlugin] = {}
@@ -167,6 +169,11 @@ def code_view() -> CodeView:
         if plugin.code_view is not None:
             return plugin.code_view
     raise LookupError("no lab registered a code view")
+
+
+def replayers() -> dict[str, Any]:
+    """Lab key -> its Replayer, for the labs that can be saved as scenarios."""
+    return {p.key: p.replayer for p in plugins() if p.replayer is not None}
 
 
 def scenario_importer() -> Callable[..., Any]:

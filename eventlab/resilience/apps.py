@@ -8,6 +8,7 @@ class ResilienceConfig(AppConfig):
 
     def ready(self) -> None:
         from eventlab.labs.registry import LabPlugin, TryIt, register
+        from eventlab.labs.replay import RunReplayer
 
         from . import api, live, urls, views
         from .models import Preset
@@ -26,4 +27,5 @@ class ResilienceConfig(AppConfig):
             urlpatterns=urls.urlpatterns, api_router=api.router,
             renderers={"resilience": live.render_update},
             preset_model=Preset, run_pages=views.PAGES, fixtures=("resilience_presets",),
+            replayer=RunReplayer(views.PAGES),
         ))

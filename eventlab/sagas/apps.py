@@ -8,6 +8,7 @@ class SagasConfig(AppConfig):
 
     def ready(self) -> None:
         from eventlab.labs.registry import LabPlugin, TryIt, register
+        from eventlab.labs.replay import RunReplayer
 
         from . import api, live, urls, views
         from .models import Preset
@@ -26,4 +27,5 @@ class SagasConfig(AppConfig):
             urlpatterns=urls.urlpatterns, api_router=api.router,
             renderers={"sagas": live.render_update},
             preset_model=Preset, run_pages=views.PAGES, fixtures=("saga_presets",),
+            replayer=RunReplayer(views.PAGES),
         ))

@@ -8,6 +8,7 @@ class TwoPCConfig(AppConfig):
 
     def ready(self) -> None:
         from eventlab.labs.registry import LabPlugin, TryIt, register
+        from eventlab.labs.replay import RunReplayer
 
         from . import api, live, urls, views
         from .models import Preset
@@ -24,4 +25,5 @@ class TwoPCConfig(AppConfig):
             urlpatterns=urls.urlpatterns, api_router=api.router,
             renderers={"twopc": live.render_update},
             preset_model=Preset, run_pages=views.PAGES, fixtures=("twopc_presets",),
+            replayer=RunReplayer(views.PAGES),
         ))
