@@ -5,6 +5,7 @@ Everything here is for instructors (anyone else: 404). The player's step view is
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,6 +22,14 @@ from . import services
 from .access import instructor, may_play
 from .fileformat import FormatError
 from .models import Scenario
+
+SESSION_ANSWERER = "scenario_answerer"
+
+
+def answerer(request: HttpRequest) -> str:
+    """Who answered, for a session with no account: a random id kept in the session (the signed-cookie session's own
+    key is the whole cookie, far longer than the column)."""
+    return str(request.session.setdefault(SESSION_ANSWERER, secrets.token_hex(16)))
 
 
 def list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -130,8 +139,7 @@ def play(request: HttpRequest, scenario_id: int) -> HttpResponse:
         elif not current.started:
             raise Invalid("Start the scenario first.")
         elif action == "answer":
-            current = services.answer(scenario, current, request.POST.get("choice"), request.session.session_key or "",
-                                      request.user)
+            current = services.answer(scenario, current, request.POST.get("choice"), answerer(request), request.user)
         elif action == "next":
             current = services.play_next(scenario, current)
         else:
