@@ -115,3 +115,15 @@ def lab_page(server, new_page):
     page.goto(server + "/labs/bank/")
     page.wait_for_selector("#live-status[data-state=live]")
     return page
+
+
+def serious(page) -> list[str]:
+    """axe-core's serious and critical violations on the page, in words (what every page's accessibility check asks)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

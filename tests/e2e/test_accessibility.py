@@ -1,18 +1,11 @@
 """axe-core in Chromium: no serious or critical violation on any page."""
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
+
+from .conftest import serious
 
 pytestmark = pytest.mark.e2e
 
-
-def serious(page):
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_course_map(server, new_page):

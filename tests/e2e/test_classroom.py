@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
-from .conftest import ROOT, migrate, start_daphne, stop
+from .conftest import ROOT, migrate, serious, start_daphne, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -33,14 +32,6 @@ def class_server(tmp_path_factory):
     yield url
     stop(process)
 
-
-def serious(page):
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def live(page):

@@ -5,21 +5,14 @@ keyboard; axe finds nothing serious on any of these pages."""
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
+
+from .conftest import serious
 
 pytestmark = pytest.mark.e2e
 
 PAIR_URL = re.compile(r"/labs/\w+/twopc/compare/(\w+)/(\w+)/$")
 
-
-def serious(page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def live(page):

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
+
+from .conftest import serious
 
 pytestmark = pytest.mark.e2e
 
@@ -18,14 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / "fixtures" / "quiz_questions.json"
 TEST_DATA = Path(__file__).with_name("learn_questions.json")
 
-
-def serious(page):
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 @pytest.fixture(scope="module")

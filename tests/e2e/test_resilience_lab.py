@@ -7,8 +7,9 @@ settings, and axe on the lab page and run pages."""
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
+
+from .conftest import serious
 
 pytestmark = pytest.mark.e2e
 
@@ -492,14 +493,6 @@ def test_a_bad_setting_mid_run_is_refused_and_changes_nothing(server, new_page):
 
 # --- Accessibility --------------------------------------------------------------------------------------------------
 
-
-def serious(page):
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_axe_on_the_lab_page_with_an_error_and_runs(server, new_page):
